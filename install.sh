@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs OneStream's dependencies into the active Python environment.
+#   bash install.sh            (inside a venv or conda env)
+# Set PYTHON=/path/to/python to pick another interpreter.
+set -euo pipefail
+cd "$(dirname "$0")"
+PY=${PYTHON:-python}
+"$PY" -c 'import sys; assert (3, 10) <= sys.version_info[:2] <= (3, 12) or True' >/dev/null
+
+# jpeg4py loads libturbojpeg at run time; without it OneStream falls back to OpenCV (one warning).
+if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then
+    if ! ldconfig -p 2>/dev/null | grep -q libturbojpeg; then
+        (apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq libturbojpeg0) \
+            || echo "install.sh: could not install libturbojpeg0; JPEG decoding will use OpenCV" >&2
+    fi
+fi
+
+"$PY" -m pip install --upgrade pip
+# visdom publishes only an sdist whose setup.py needs pkg_resources, which pip's isolated build
+# environment no longer provides. Build it in this environment instead, with a setuptools that
+# still ships pkg_resources.
+"$PY" -m pip install wheel "setuptools<70"
+"$PY" -m pip install --no-build-isolation visdom
+"$PY" -m pip install -r requirements.txt
+
+# Path files (git-ignored) are created once; existing ones are never overwritten.
+if [ ! -f lib/train/admin/local.py ] || [ ! -f lib/test/evaluation/local.py ]; then
+    "$PY" tracking/create_default_local_file.py --workspace_dir . --data_dir ./data --save_dir ./output
+fi
+echo "OneStream installed. Run the tests with: python -m pytest -q tests"

@@ -1,0 +1,151 @@
+"""One config mechanism for every tracker.
+
+`lib/config/<tracker>/config.py` declares the defaults in a function `defaults()` returning a
+`CfgNode`; `experiments/<tracker>/<name>.yaml` overrides them. Merging is strict: a key the defaults
+do not declare is an error naming the yaml file, the key path and the closest valid key, and a value
+whose type differs from the default's is an error too. Every call builds a fresh tree, so no global
+config is mutated behind the caller's back (the lineage's per-sequence re-merge into a module global).
+"""
+import copy
+import difflib
+import importlib
+import os
+
+import yaml
+
+REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+EXPERIMENTS_DIR = os.path.join(REPO_ROOT, 'experiments')
+
+
+class ConfigError(ValueError):
+    """A yaml file does not fit the declared defaults."""
+
+
+class CfgNode(dict):
+    """A dict with attribute access (cfg.MODEL.BACKBONE.TYPE), like the lineage's EasyDict."""
+
+    def __init__(self, init=None, **kwargs):
+        super().__init__()
+        for key, value in dict(init or {}, **kwargs).items():
+            self[key] = value
+
+    def __setitem__(self, key, value):
+        if isinstance(value, dict) and not isinstance(value, CfgNode):
+            value = CfgNode(value)
+        super().__setitem__(key, value)
+
+    def __getattr__(self, key):
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(f"config has no key '{key}' (valid: {', '.join(sorted(self))})") from None
+
+    def __setattr__(self, key, value):
+        self[key] = value
+
+    def __deepcopy__(self, memo):
+        return CfgNode({k: copy.deepcopy(v, memo) for k, v in self.items()})
+
+    def to_dict(self):
+        return {k: v.to_dict() if isinstance(v, CfgNode) else v for k, v in self.items()}
+
+
+def _type_name(value):
+    return type(value).__name__
+
+
+def _check_value(default, value, where):
+    """Returns `value` converted to the default's type, or raises ConfigError."""
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if isinstance(value, bool):
+            return value
+    elif isinstance(default, int):
+        if isinstance(value, int) and not isinstance(value, bool):
+            return value
+    elif isinstance(default, float):
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            return float(value)
+    elif isinstance(default, str):
+        if isinstance(value, str):
+            return value
+    elif isinstance(default, (list, tuple)):
+        if isinstance(value, (list, tuple)):
+            return list(value)
+    else:
+        return value
+    raise ConfigError(f"{where}: expected a value of type {_type_name(default)} "
+                      f"(default {default!r}), got {value!r} ({_type_name(value)})")
+
+
+def merge_into(cfg, overrides, source, prefix=''):
+    """Merges a nested dict into `cfg` in place, strictly. `source` names the yaml file in errors."""
+    if not isinstance(overrides, dict):
+        raise ConfigError(f"{source}: {prefix or 'the top level'} must be a mapping, got {overrides!r}")
+    for key, value in overrides.items():
+        path = f'{prefix}{key}'
+        if key not in cfg:
+            close = difflib.get_close_matches(str(key), [str(k) for k in cfg], n=1, cutoff=0.0)
+            hint = f"; did you mean '{prefix}{close[0]}'?" if close else ''
+            raise ConfigError(f"{source}: unknown key '{path}'{hint}")
+        default = cfg[key]
+        if isinstance(default, CfgNode):
+            if not isinstance(value, dict):
+                raise ConfigError(f"{source}: key '{path}' must be a mapping, got {value!r}")
+            merge_into(default, value, source, prefix=path + '.')
+        else:
+            if isinstance(value, dict) and default is not None:
+                raise ConfigError(f"{source}: key '{path}' is a value ({_type_name(default)}), "
+                                  f"not a mapping")
+            cfg[key] = _check_value(default, value, f"{source}: key '{path}'")
+    return cfg
+
+
+def experiment_file(script, config_name):
+    return os.path.join(EXPERIMENTS_DIR, script, f'{config_name}.yaml')
+
+
+def available_configs(script):
+    folder = os.path.join(EXPERIMENTS_DIR, script)
+    if not os.path.isdir(folder):
+        return []
+    return sorted(f[:-5] for f in os.listdir(folder) if f.endswith('.yaml'))
+
+
+def default_config(script):
+    """The declared defaults of a tracker family (a fresh tree)."""
+    try:
+        module = importlib.import_module(f'lib.config.{script}.config')
+    except ModuleNotFoundError as e:
+        if e.name and e.name.startswith(f'lib.config.{script}'):
+            known = sorted(d for d in os.listdir(os.path.dirname(__file__))
+                           if os.path.isfile(os.path.join(os.path.dirname(__file__), d, 'config.py')))
+            raise ConfigError(f"unknown tracker script '{script}': no lib/config/{script}/config.py "
+                              f"(known: {', '.join(known)})") from None
+        raise
+    return module.defaults()
+
+
+def load_yaml(path):
+    try:
+        with open(path) as f:
+            data = yaml.safe_load(f)
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid yaml: {e}") from None
+    return data or {}
+
+
+def load_config(script, config_name=None, yaml_path=None):
+    """Defaults of `script` merged with experiments/<script>/<config_name>.yaml (or `yaml_path`)."""
+    cfg = default_config(script)
+    path = yaml_path or (experiment_file(script, config_name) if config_name else None)
+    if path is None:
+        return cfg
+    if not os.path.isfile(path):
+        choices = available_configs(script)
+        close = difflib.get_close_matches(config_name or '', choices, n=1, cutoff=0.0)
+        hint = f"; did you mean '{close[0]}'?" if close else ''
+        raise ConfigError(f"config file not found: {path}{hint} (available for {script}: "
+                          f"{', '.join(choices) or 'none'})")
+    return merge_into(cfg, load_yaml(path), path)

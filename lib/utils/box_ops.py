@@ -1,0 +1,126 @@
+"""The one box module: conversions, IoU, GIoU and clipping.
+
+Conventions: boxes are continuous coordinates in pixels. xywh is (x, y, w, h) with (x, y) the top-left
+corner; xyxy is (x1, y1, x2, y2) with x2 = x + w; cxcywh is (cx, cy, w, h). Every function works on
+the last dimension of a torch tensor or a numpy array and returns the same kind it was given.
+"""
+import numpy as np
+import torch
+
+
+def _stack(parts, like):
+    return torch.stack(parts, dim=-1) if isinstance(like, torch.Tensor) else np.stack(parts, axis=-1)
+
+
+def _unbind(b):
+    return b[..., 0], b[..., 1], b[..., 2], b[..., 3]
+
+
+def box_xywh_to_xyxy(b):
+    x, y, w, h = _unbind(b)
+    return _stack([x, y, x + w, y + h], b)
+
+
+def box_xyxy_to_xywh(b):
+    x1, y1, x2, y2 = _unbind(b)
+    return _stack([x1, y1, x2 - x1, y2 - y1], b)
+
+
+def box_cxcywh_to_xyxy(b):
+    cx, cy, w, h = _unbind(b)
+    return _stack([cx - 0.5 * w, cy - 0.5 * h, cx + 0.5 * w, cy + 0.5 * h], b)
+
+
+def box_xyxy_to_cxcywh(b):
+    x1, y1, x2, y2 = _unbind(b)
+    return _stack([(x1 + x2) / 2, (y1 + y2) / 2, x2 - x1, y2 - y1], b)
+
+
+def box_xywh_to_cxcywh(b):
+    x, y, w, h = _unbind(b)
+    return _stack([x + 0.5 * w, y + 0.5 * h, w, h], b)
+
+
+def box_cxcywh_to_xywh(b):
+    cx, cy, w, h = _unbind(b)
+    return _stack([cx - 0.5 * w, cy - 0.5 * h, w, h], b)
+
+
+def _clamp_min0(v):
+    return v.clamp(min=0) if isinstance(v, torch.Tensor) else np.clip(v, 0, None)
+
+
+def _maximum(a, b):
+    return torch.maximum(a, b) if isinstance(a, torch.Tensor) else np.maximum(a, b)
+
+
+def _minimum(a, b):
+    return torch.minimum(a, b) if isinstance(a, torch.Tensor) else np.minimum(a, b)
+
+
+def box_area_xyxy(b):
+    x1, y1, x2, y2 = _unbind(b)
+    return _clamp_min0(x2 - x1) * _clamp_min0(y2 - y1)
+
+
+def box_iou_xyxy(a, b, eps=0.0):
+    """Element-wise IoU of paired boxes (broadcasting over leading dims). Returns (iou, union)."""
+    inter_w = _clamp_min0(_minimum(a[..., 2], b[..., 2]) - _maximum(a[..., 0], b[..., 0]))
+    inter_h = _clamp_min0(_minimum(a[..., 3], b[..., 3]) - _maximum(a[..., 1], b[..., 1]))
+    inter = inter_w * inter_h
+    union = box_area_xyxy(a) + box_area_xyxy(b) - inter
+    if eps:
+        return inter / (union + eps), union
+    if isinstance(union, torch.Tensor):
+        iou = torch.where(union > 0, inter / union.clamp(min=torch.finfo(union.dtype).tiny), 0.0)
+    else:
+        with np.errstate(divide='ignore', invalid='ignore'):
+            iou = np.where(union > 0, inter / np.where(union > 0, union, 1), 0.0)
+    return iou, union
+
+
+def box_iou_xywh(a, b):
+    """Element-wise IoU of paired x,y,w,h boxes (the tracking benchmarks' overlap)."""
+    return box_iou_xyxy(box_xywh_to_xyxy(a), box_xywh_to_xyxy(b))[0]
+
+
+def box_iou_matrix_xyxy(a, b):
+    """IoU of every box in a (N,4) against every box in b (M,4): (N, M)."""
+    return box_iou_xyxy(a[:, None, :], b[None, :, :])[0]
+
+
+def generalized_box_iou_xyxy(a, b, eps=1e-7):
+    """Element-wise GIoU of paired boxes. Returns (giou, iou)."""
+    iou, union = box_iou_xyxy(a, b)
+    enclose_w = _clamp_min0(_maximum(a[..., 2], b[..., 2]) - _minimum(a[..., 0], b[..., 0]))
+    enclose_h = _clamp_min0(_maximum(a[..., 3], b[..., 3]) - _minimum(a[..., 1], b[..., 1]))
+    enclose = enclose_w * enclose_h
+    return iou - (enclose - union) / (enclose + eps), iou
+
+
+def giou_loss(pred_xyxy, target_xyxy):
+    """Mean (1 - GIoU) over paired boxes, and the mean IoU (the lineage's giou_loss)."""
+    giou, iou = generalized_box_iou_xyxy(pred_xyxy, target_xyxy)
+    return (1 - giou).mean(), iou.mean()
+
+
+def clip_box_xywh(box, height, width, margin=0):
+    """Clips an x,y,w,h box to the image, keeping at least `margin` pixels of width and height
+    (the lineage's clip_box used when mapping a prediction back to the frame)."""
+    x1, y1, w, h = box
+    x2, y2 = x1 + w, y1 + h
+    x1 = min(max(0, x1), width - margin)
+    x2 = min(max(margin, x2), width)
+    y1 = min(max(0, y1), height - margin)
+    y2 = min(max(margin, y2), height)
+    w = max(margin, x2 - x1)
+    h = max(margin, y2 - y1)
+    return [x1, y1, w, h]
+
+
+def clip_boxes_xyxy(b, height, width):
+    """Clips xyxy boxes to [0, width] x [0, height]."""
+    if isinstance(b, torch.Tensor):
+        limits = b.new_tensor([width, height, width, height])
+        return torch.minimum(b.clamp(min=0), limits)
+    return np.minimum(np.clip(b, 0, None), np.array([width, height, width, height], dtype=b.dtype))
