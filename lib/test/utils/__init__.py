@@ -1,0 +1,1 @@
+"""Test-side utilities (submission packers)."""
