@@ -1,0 +1,1 @@
+"""Training data pipeline: sampler, processing, transforms, loaders (imported explicitly, nothing here)."""
