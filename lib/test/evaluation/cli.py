@@ -1,0 +1,92 @@
+"""Command line of tracking/test.py (the lineage's arguments): main(argv) -> exit code.
+
+    python tracking/test.py ostrack vitb_256_mae_ce_32x4_ep300 --dataset lasot --threads 16 --num_gpus 4
+
+Exit codes: 0 all sequences done, 1 some sequences failed (listed), 2 bad arguments/configuration.
+"""
+import argparse
+import importlib
+import os
+import sys
+
+DEFAULT_DATASET = 'lasot'
+
+
+class UsageError(Exception):
+    """A user error found before tracking starts; main() prints it without a traceback."""
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(prog='tracking/test.py', description='Run a tracker on a test dataset.')
+    parser.add_argument('tracker_name', help='tracker script: ostrack, droptrack, lorat, compresstracker, firstbox')
+    parser.add_argument('tracker_param', help='config name (experiments/<tracker>/<name>.yaml)')
+    parser.add_argument('--dataset', '--dataset_name', dest='dataset_name', default=DEFAULT_DATASET,
+                        help=f'test dataset name (default {DEFAULT_DATASET})')
+    parser.add_argument('--sequence', default=None, help='only this sequence (name or integer index)')
+    parser.add_argument('--runid', type=int, default=None, help='run id, results go to <param>_<runid:03d>')
+    parser.add_argument('--debug', type=int, default=0, help='debug level (visualisation; errors propagate)')
+    parser.add_argument('--threads', type=int, default=0, help='worker processes (0: run in this process)')
+    parser.add_argument('--num_gpus', type=int, default=8, help='GPUs to spread worker processes over')
+    parser.add_argument('--checkpoint', default=None, help="weights file (default: the config's checkpoint path)")
+    parser.add_argument('--results_path', default=None,
+                        help='results root (default: results_path of lib/test/evaluation/local.py)')
+    return parser
+
+
+def _user_error_message(exc):
+    return exc.args[0] if isinstance(exc, KeyError) and exc.args else str(exc)
+
+
+def load_dataset(name, sequence=None):
+    """SequenceList of dataset `name`, optionally reduced to one sequence (name or index)."""
+    try:
+        datasets = importlib.import_module('lib.test.evaluation.datasets')
+    except ModuleNotFoundError as e:
+        if e.name != 'lib.test.evaluation.datasets':
+            raise
+        raise UsageError('lib/test/evaluation/datasets.py is not present in this checkout') from None
+    available = getattr(datasets, 'available_datasets', None)
+    if available is not None and name not in available():
+        raise UsageError(f"unknown dataset '{name}' (available: {', '.join(available())})")
+    dataset = datasets.get_dataset(name)
+    if sequence is None:
+        return dataset
+    try:
+        index = int(sequence)
+    except ValueError:
+        return type(dataset)([dataset[sequence]])
+    if not -len(dataset) <= index < len(dataset):
+        raise UsageError(f'--sequence {index} is out of range: dataset {name} has {len(dataset)} sequences')
+    return type(dataset)([dataset[index]])
+
+
+def prepare(args):
+    """Validates everything that can be checked before tracking; returns (dataset, tracker)."""
+    from lib.test.evaluation.tracker import Tracker
+    from lib.test.tracker import check_tracker
+    if args.threads < 0 or args.num_gpus < 0:
+        raise UsageError('--threads and --num_gpus must be >= 0')
+    check_tracker(args.tracker_name, args.tracker_param)
+    if args.checkpoint is not None and not os.path.isfile(args.checkpoint):
+        raise UsageError(f'--checkpoint {args.checkpoint}: no such file')
+    tracker = Tracker(args.tracker_name, args.tracker_param, args.dataset_name, args.runid,
+                      checkpoint=args.checkpoint, results_path=args.results_path)
+    _ = tracker.results_path  # resolves local.py now, so a missing one is reported before tracking
+    dataset = load_dataset(args.dataset_name, args.sequence)
+    return dataset, tracker
+
+
+def main(argv=None):
+    from lib.test.evaluation.running import run_dataset
+    args = build_parser().parse_args(argv)
+    try:
+        dataset, tracker = prepare(args)
+    except (UsageError, ValueError, KeyError, OSError, RuntimeError) as e:
+        print(f'error: {_user_error_message(e)}', file=sys.stderr)
+        return 2
+    summary = run_dataset(dataset, [tracker], debug=args.debug, threads=args.threads, num_gpus=args.num_gpus)
+    if not summary.ok:
+        print(f'error: {len(summary.failed)} sequence(s) failed (see the list above)', file=sys.stderr)
+        return 1
+    print(f'Results in {tracker.results_dir}')
+    return 0
