@@ -1,0 +1,1 @@
+"""Building blocks shared by the one-stream trackers (attention, ViT block, patch embedding, heads)."""
