@@ -33,9 +33,11 @@ def hann1d(size, centered=True):
     """
     if centered:
         k = torch.arange(1, size + 1, dtype=torch.float32)
-        return 0.5 * (1 - torch.cos(2 * math.pi * k / (size + 1)))
+        # scalar step first, as the official window: a different multiplication order changes the
+        # last float32 bit, which can flip a near-tie in the argmax
+        return 0.5 * (1 - torch.cos((2 * math.pi / (size + 1)) * k))
     k = torch.arange(0, size // 2 + 1, dtype=torch.float32)
-    half = 0.5 * (1 + torch.cos(2 * math.pi * k / (size + 2)))
+    half = 0.5 * (1 + torch.cos((2 * math.pi / (size + 2)) * k))
     return torch.cat([half, half[1:size - size // 2].flip(0)])
 
 
