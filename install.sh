@@ -5,7 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")"
 PY=${PYTHON:-python}
-"$PY" -c 'import sys; assert (3, 10) <= sys.version_info[:2] <= (3, 12) or True' >/dev/null
+"$PY" -c "import sys; v = sys.version_info[:2]; (3, 10) <= v <= (3, 12) or print(\"install.sh: OneStream is tested on Python 3.10-3.12; this is %d.%d\" % v)"
 
 # jpeg4py loads libturbojpeg at run time; without it OneStream falls back to OpenCV (one warning).
 if command -v apt-get >/dev/null 2>&1 && [ "$(id -u)" = 0 ]; then

@@ -270,3 +270,19 @@ def test_parse_numbers_separators_nan_and_errors():
         layouts.parse_numbers('1,2,x,4', 'gt.txt', columns=4)
     with pytest.raises(ValueError, match='gt.txt'):
         layouts.parse_numbers('1,2,3', 'gt.txt', columns=4)
+
+
+def test_trackingnet_chunks_selected_by_dataset_name(tmp_path):
+    from types import SimpleNamespace
+
+    from lib.train.dataset import build_train_dataset, parse_trackingnet_chunks
+    assert parse_trackingnet_chunks('TRACKINGNET') is None
+    assert parse_trackingnet_chunks('TRACKINGNET:0-3') == [0, 1, 2, 3]
+    assert parse_trackingnet_chunks('TRACKINGNET:5,0-1') == [0, 1, 5]
+    for bad in ('TRACKINGNET:', 'TRACKINGNET:12', 'TRACKINGNET:a-b'):
+        with pytest.raises(ValueError, match='TRACKINGNET:0-3'):
+            parse_trackingnet_chunks(bad)
+    root = write_trackingnet(str(tmp_path / 'tn'), {'TRAIN_0': ['a_0'], 'TRAIN_1': ['b_0'], 'TRAIN_2': ['c_0']})
+    settings = SimpleNamespace(trackingnet_dir=root)
+    dataset = build_train_dataset('TRACKINGNET:1-2', settings)
+    assert dataset.sequence_list == [(1, 'b_0'), (2, 'c_0')]

@@ -5,6 +5,9 @@
 Each dataset has one class that reads either folders (settings.<x>_dir) or an LMDB
 (settings.<x>_lmdb_dir, same keys as the lineage's LMDBs; build one with tracking/create_lmdb.py).
 Dataset classes are imported on use, so importing this package stays cheap (no torch, no lmdb).
+
+TrackingNet chunks are chosen in the name: 'TRACKINGNET' uses all 12 (as OSTrack), 'TRACKINGNET:0-3'
+the first four (as pytracking/DiMP), 'TRACKINGNET:0,2,5' a list.
 """
 import os
 
@@ -37,9 +40,32 @@ def _root(name, settings, use_lmdb):
     return require_train_path(settings, folder_attr, layout)
 
 
+def parse_trackingnet_chunks(name):
+    """'TRACKINGNET:0-3' -> [0, 1, 2, 3]; 'TRACKINGNET:0,2' -> [0, 2]; 'TRACKINGNET' -> None (all)."""
+    _, sep, spec = name.partition(':')
+    if not sep:
+        return None
+    chunks = []
+    try:
+        for part in spec.split(','):
+            first, dash, last = part.strip().partition('-')
+            chunks += list(range(int(first), int(last) + 1)) if dash else [int(first)]
+    except ValueError:
+        chunks = []
+    valid = range(TrackingNetLayout.NUM_TRAIN_SETS)
+    if not chunks or any(c not in valid for c in chunks):
+        raise ValueError(f"training dataset '{name}': expected TRACKINGNET:<chunks> with chunks in "
+                         f"0-{len(valid) - 1}, e.g. TRACKINGNET:0-3 or TRACKINGNET:0,1,2")
+    return sorted(set(chunks))
+
+
 def build_train_dataset(name, settings, use_lmdb=False):
     """The training dataset called `name` (see DATASET_NAMES), rooted at the paths in `settings`
     (lib.train.admin.environment.env_settings()). SYNTHETIC always reads folders."""
+    if name.startswith('TRACKINGNET:'):
+        chunks = parse_trackingnet_chunks(name)
+        from lib.train.dataset.tracking_net import TrackingNet
+        return TrackingNet(_root('TRACKINGNET', settings, use_lmdb), set_ids=chunks, use_lmdb=use_lmdb)
     if name not in _PATHS:
         raise ValueError(f"unknown training dataset '{name}'; valid names: {', '.join(DATASET_NAMES)}")
     if name == 'SYNTHETIC':
