@@ -30,6 +30,8 @@ def build_parser():
     p.add_argument('--resume', default='auto', help="'auto', 'none' or a checkpoint path")
     p.add_argument('--amp', choices=('off', 'fp16', 'bf16'), default=None)
     p.add_argument('--cudnn_benchmark', type=int, choices=(0, 1), default=0)
+    p.add_argument('--compile', type=int, choices=(0, 1), default=None,
+                   help='torch.compile the network for training (default: TRAIN.COMPILE, else off)')
     p.add_argument('--set_path', action='append', default=[], metavar='ATTR=PATH',
                    help='override a path of lib/train/admin/local.py for this run (repeatable)')
     p.add_argument('--no_progress', action='store_true')
@@ -78,6 +80,8 @@ def training_args(args):
         out += ['--resume', args.resume]
     if args.amp:
         out += ['--amp', args.amp]
+    if args.compile is not None:
+        out += ['--compile', str(args.compile)]
     for item in args.set_path:
         out += ['--set_path', _abs_path_item(item)]
     if args.no_progress:

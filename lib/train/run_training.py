@@ -33,6 +33,8 @@ def build_parser():
     p.add_argument('--amp', choices=('off', 'fp16', 'bf16'), default=None,
                    help='mixed precision (default: fp16 if TRAIN.AMP is true, else off)')
     p.add_argument('--cudnn_benchmark', type=int, choices=(0, 1), default=0)
+    p.add_argument('--compile', type=int, choices=(0, 1), default=None,
+                   help='torch.compile the network for training (default: TRAIN.COMPILE, else off)')
     p.add_argument('--set_path', action='append', default=[], metavar='ATTR=PATH',
                    help='override a path of lib/train/admin/local.py for this run (repeatable)')
     p.add_argument('--no_progress', action='store_true', help='no tqdm progress bar')
@@ -88,7 +90,8 @@ def amp_mode(args, cfg):
     if args.amp is not None:
         return None if args.amp == 'off' else args.amp
     if cfg.TRAIN.get('AMP', False):
-        return cfg.TRAIN.get('AMP_DTYPE', 'fp16')
+        dtype = str(cfg.TRAIN.get('AMP_DTYPE', 'fp16'))
+        return {'float16': 'fp16', 'bfloat16': 'bf16'}.get(dtype, dtype)  # torch names accepted too
     return None
 
 
@@ -107,14 +110,20 @@ def build_trainer(args, cfg, settings, device, rank, world_size):
     from lib.train.data.pipeline import build_dataloaders
     from lib.train.trainers import checkpoint as ckpt
     from lib.train.trainers.monitor import TrainLogger
-    from lib.train.trainers.optim import build_optimizer, build_scheduler, default_param_groups
+    from lib.train.trainers.optim import (PER_ITERATION_SCHEDULERS, build_optimizer, build_scheduler,
+                                          default_param_groups, global_batch_plan)
     from lib.train.trainers.trainer import Trainer
 
     family = import_actor_module(args.script)
     loaders = getattr(family, 'build_dataloaders', build_dataloaders)(cfg, settings)
     net = build_model_from_cfg(args.script, cfg, training=True).to(device)
-    optimizer = build_optimizer(cfg, getattr(family, 'param_groups', default_param_groups)(net, cfg))
-    scheduler = build_scheduler(optimizer, cfg)
+    if compile_requested(args, cfg):
+        compile_network(net)
+    accum_steps, lr_scale = global_batch_plan(cfg, world_size)
+    optimizer = build_optimizer(cfg, getattr(family, 'param_groups', default_param_groups)(net, cfg),
+                                lr_scale=lr_scale)
+    per_iteration = cfg.TRAIN.SCHEDULER.TYPE in PER_ITERATION_SCHEDULERS
+    scheduler = build_scheduler(optimizer, cfg, steps_per_epoch=-(-len(loaders[0]) // accum_steps))
     if world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
         net = DistributedDataParallel(net, device_ids=[device.index] if device.type == 'cuda' else None,
@@ -128,11 +137,36 @@ def build_trainer(args, cfg, settings, device, rank, world_size):
     return Trainer(actor, loaders, optimizer, scheduler, max_epochs=cfg.TRAIN.EPOCH,
                    checkpoint_dir=ckpt.checkpoint_dir(settings.save_dir, args.script, args.config),
                    checkpoint_name=name,
-                   checkpoint_due=getattr(family, 'checkpoint_due', ckpt.lineage_checkpoint_due),
+                   checkpoint_due=checkpoint_schedule(family, cfg),
                    grad_clip_norm=cfg.TRAIN.GRAD_CLIP_NORM, amp=amp_mode(args, cfg), device=device,
                    print_interval=cfg.TRAIN.PRINT_INTERVAL, logger=logger, cfg_dict=cfg.to_dict(),
                    info={'script': args.script, 'config': args.config, 'world_size': world_size},
-                   settings=settings, rank=rank, show_progress=not args.no_progress)
+                   settings=settings, rank=rank, show_progress=not args.no_progress,
+                   grad_accum_steps=accum_steps, lr_step_per_iteration=per_iteration)
+
+
+def checkpoint_schedule(family, cfg):
+    """The family's `make_checkpoint_due(cfg)` or `checkpoint_due`, else the lineage's schedule."""
+    from lib.train.trainers import checkpoint as ckpt
+    if hasattr(family, 'make_checkpoint_due'):
+        return family.make_checkpoint_due(cfg)
+    return getattr(family, 'checkpoint_due', ckpt.lineage_checkpoint_due)
+
+
+def compile_requested(args, cfg):
+    return bool(args.compile) if args.compile is not None else bool(cfg.TRAIN.get('COMPILE', False))
+
+
+class CompileError(RuntimeError):
+    pass
+
+
+def compile_network(net):
+    """torch.compile the network's forward in place (state_dict keys unchanged). Compilation happens
+    on the first batch; a backend failure there is re-raised as CompileError by the caller."""
+    if not hasattr(net, 'compile'):
+        raise CompileError(f'--compile needs torch >= 2.2 (nn.Module.compile); this is torch {torch.__version__}')
+    net.compile()
 
 
 def main(argv=None):
@@ -151,7 +185,13 @@ def main(argv=None):
                                 f'{device}, amp {trainer.amp or "off"}; '
                                 f'checkpoints in {trainer.checkpoint_dir}')
         resume = {'auto': 'auto', 'none': None}.get(args.resume, args.resume)
-        trainer.train(resume=resume)
+        try:
+            trainer.train(resume=resume)
+        except Exception as e:
+            if compile_requested(args, cfg) and _is_compile_failure(e):
+                raise CompileError(f'torch.compile failed on {device} ({type(e).__name__}: {str(e)[:300]}); '
+                                   f'train without --compile (or TRAIN.COMPILE False)') from e
+            raise
     finally:
         if world_size > 1:
             import torch.distributed as dist
@@ -160,11 +200,19 @@ def main(argv=None):
     return 0
 
 
+def _is_compile_failure(exc):
+    try:
+        from torch._dynamo.exc import BackendCompilerFailed, TorchDynamoException
+    except ImportError:
+        return False
+    return isinstance(exc, (BackendCompilerFailed, TorchDynamoException))
+
+
 def user_errors():
     """Exception types that are the user's to fix: reported as one line, without a traceback."""
     from lib.config import ConfigError
     from lib.utils.local_settings import DatasetPathError, LocalSettingsMissing
-    return (ConfigError, DatasetPathError, LocalSettingsMissing)
+    return (ConfigError, DatasetPathError, LocalSettingsMissing, CompileError)
 
 
 def cli(argv=None):

@@ -63,6 +63,7 @@ def defaults():
     cfg.TRAIN.GRAD_CLIP_NORM = 1.0
     cfg.TRAIN.AMP = True
     cfg.TRAIN.AMP_DTYPE = "float16"  # float16 (with GradScaler, official) or bfloat16
+    cfg.TRAIN.COMPILE = False  # torch.compile the network for training (official: on; CLI --compile 0/1)
     cfg.TRAIN.BCE_WEIGHT = 1.0
     cfg.TRAIN.GIOU_WEIGHT = 1.0
     cfg.TRAIN.IOU_AWARE_CLASSIFICATION_SCORE = True

@@ -38,21 +38,22 @@ def build_sampler(cfg, split_cfg, datasets, processing, seed):
                            frame_sample_mode=cfg.DATA.SAMPLER_MODE, seed=seed)
 
 
-def build_dataloaders(cfg, settings, with_val=True):
+def build_dataloaders(cfg, settings, with_val=True, make_processing=build_processing):
     """[train loader] or [train loader, val loader] (val runs every TRAIN.VAL_EPOCH_INTERVAL epochs).
 
     The sampler seeds differ between train and val and are shared by all ranks (ranks draw disjoint
-    indices)."""
+    indices). make_processing(cfg, training) builds the per-sample processing (a family with its own
+    crops and labels, e.g. LoRAT, passes its own)."""
     common = dict(batch_size=cfg.TRAIN.BATCH_SIZE, num_workers=cfg.TRAIN.NUM_WORKER,
                   rank=getattr(settings, 'rank', 0), world_size=getattr(settings, 'world_size', 1),
                   seed=getattr(settings, 'seed', 0), device=getattr(settings, 'device', None))
     seed = getattr(settings, 'seed', 0)
     train = build_sampler(cfg, cfg.DATA.TRAIN, build_datasets(cfg.DATA.TRAIN.DATASETS_NAME, settings),
-                          build_processing(cfg, training=True), seed=seed * 2)
+                          make_processing(cfg, training=True), seed=seed * 2)
     loaders = [build_loader(train, name='train', training=True, **common)]
     if with_val and cfg.DATA.VAL.DATASETS_NAME:
         val = build_sampler(cfg, cfg.DATA.VAL, build_datasets(cfg.DATA.VAL.DATASETS_NAME, settings),
-                            build_processing(cfg, training=False), seed=seed * 2 + 1)
+                            make_processing(cfg, training=False), seed=seed * 2 + 1)
         loaders.append(build_loader(val, name='val', training=False,
                                     epoch_interval=cfg.TRAIN.VAL_EPOCH_INTERVAL, **common))
     return loaders

@@ -1,28 +1,87 @@
 """Optimiser and LR schedule from a lineage config (TRAIN.OPTIMIZER, TRAIN.LR, TRAIN.WEIGHT_DECAY,
 TRAIN.SCHEDULER.*, TRAIN.LR_DROP_EPOCH). Parameter groups come from the family's actor module."""
+import math
+
 import torch
+
+PER_ITERATION_SCHEDULERS = ('cosine',)
 
 
 def default_param_groups(net, cfg):
     return [{'params': [p for p in net.parameters() if p.requires_grad]}]
 
 
-def build_optimizer(cfg, groups):
+def global_batch_plan(cfg, world_size):
+    """(grad_accum_steps, lr_scale) that realise TRAIN.GLOBAL_BATCH_SIZE with TRAIN.BATCH_SIZE per
+    process on `world_size` processes. TRAIN.GLOBAL_BATCH_MODE 'accumulate': accumulate gradients over
+    GLOBAL / (BATCH_SIZE * world_size) iterations (must divide evenly); 'scale_lr': one step per batch,
+    learning rates scaled by BATCH_SIZE * world_size / GLOBAL; 'none' (or no GLOBAL_BATCH_SIZE, or 0):
+    (1, 1.0). Configs without these keys get (1, 1.0)."""
+    train = cfg.TRAIN
+    target = int(train.get('GLOBAL_BATCH_SIZE', 0) or 0)
+    mode = str(train.get('GLOBAL_BATCH_MODE', 'none'))
+    actual = int(train.BATCH_SIZE) * int(world_size)
+    if mode == 'none' or target <= 0:
+        return 1, 1.0
+    if mode == 'scale_lr':
+        return 1, actual / target
+    if mode == 'accumulate':
+        if target % actual:
+            raise ValueError(f'TRAIN.GLOBAL_BATCH_SIZE {target} is not a multiple of TRAIN.BATCH_SIZE '
+                             f'{train.BATCH_SIZE} x {world_size} process(es) = {actual}; change BATCH_SIZE or '
+                             f"the process count, or set TRAIN.GLOBAL_BATCH_MODE 'scale_lr'")
+        return target // actual, 1.0
+    raise ValueError(f"TRAIN.GLOBAL_BATCH_MODE '{mode}' is not supported (accumulate, scale_lr, none)")
+
+
+def build_optimizer(cfg, groups, lr_scale=1.0):
+    """AdamW over `groups`; every learning rate (TRAIN.LR and the groups' own 'lr') times lr_scale."""
     name = str(cfg.TRAIN.OPTIMIZER).upper()
-    groups = [g for g in groups if len(g['params'])]
+    groups = [dict(g, lr=g['lr'] * lr_scale) if 'lr' in g else g for g in groups if len(g['params'])]
     if not groups:
         raise ValueError('no trainable parameters: every parameter group is empty')
     if name == 'ADAMW':
-        return torch.optim.AdamW(groups, lr=cfg.TRAIN.LR, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
+        return torch.optim.AdamW(groups, lr=cfg.TRAIN.LR * lr_scale, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
     raise ValueError(f"TRAIN.OPTIMIZER '{cfg.TRAIN.OPTIMIZER}' is not supported (supported: ADAMW)")
 
 
-def build_scheduler(optimizer, cfg):
+def warmup_cosine_lr(step, base_lr, warmup_steps, total_steps, warmup_lr_init, lr_min, warmup_prefix=True):
+    """timm CosineLRScheduler (one cycle) at update `step`: linear warmup from warmup_lr_init to
+    base_lr over warmup_steps, then lr_min + (base_lr - lr_min) * (1 + cos(pi * t / total_steps)) / 2 with
+    t = step - warmup_steps (warmup_prefix) or step; lr_min once t >= total_steps."""
+    if step < warmup_steps:
+        return warmup_lr_init + step * (base_lr - warmup_lr_init) / warmup_steps
+    t = step - warmup_steps if warmup_prefix else step
+    if t >= total_steps:
+        return lr_min
+    return lr_min + 0.5 * (base_lr - lr_min) * (1 + math.cos(math.pi * t / total_steps))
+
+
+def _cosine_scheduler(optimizer, cfg, steps_per_epoch):
+    if not steps_per_epoch:
+        raise ValueError("TRAIN.SCHEDULER.TYPE 'cosine' steps per iteration: build_scheduler needs "
+                         "steps_per_epoch (optimizer steps per training epoch)")
+    sched, base = cfg.TRAIN.SCHEDULER, float(cfg.TRAIN.LR)
+    warmup = int(round(sched.get('WARMUP_EPOCHS', 0) * steps_per_epoch))
+    total = int(cfg.TRAIN.EPOCH) * int(steps_per_epoch)
+    warmup_init, lr_min = float(sched.get('WARMUP_LR_INIT', 0.0)), float(sched.get('LR_MIN', 0.0))
+    prefix = bool(sched.get('WARMUP_PREFIX', True))
+
+    def factor(step):  # relative to each group's initial lr, so lr scaling and group lrs carry over
+        return warmup_cosine_lr(step, base, warmup, total, warmup_init, lr_min, prefix) / base
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
+
+
+def build_scheduler(optimizer, cfg, steps_per_epoch=None):
     """'step': StepLR(LR_DROP_EPOCH, gamma=SCHEDULER.DECAY_RATE (0.1, the value the lineage's StepLR
-    used by default)); 'Mstep': MultiStepLR(SCHEDULER.MILESTONES, SCHEDULER.GAMMA). Stepped once
-    per epoch."""
+    used by default)); 'Mstep': MultiStepLR(SCHEDULER.MILESTONES, SCHEDULER.GAMMA); both stepped once
+    per epoch. 'cosine' (TYPE in PER_ITERATION_SCHEDULERS, stepped after every optimizer step):
+    warmup_cosine_lr with WARMUP_EPOCHS, WARMUP_LR_INIT, LR_MIN, WARMUP_PREFIX over TRAIN.EPOCH epochs
+    of `steps_per_epoch` updates."""
     sched = cfg.TRAIN.SCHEDULER
     kind = sched.TYPE
+    if kind == 'cosine':
+        return _cosine_scheduler(optimizer, cfg, steps_per_epoch)
     if kind == 'step':
         return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.TRAIN.LR_DROP_EPOCH,
                                                gamma=sched.get('DECAY_RATE', 0.1))
@@ -31,4 +90,4 @@ def build_scheduler(optimizer, cfg):
             raise ValueError("TRAIN.SCHEDULER.TYPE 'Mstep' needs TRAIN.SCHEDULER.MILESTONES (list of epochs)")
         return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(sched.MILESTONES),
                                                     gamma=sched.get('GAMMA', 0.1))
-    raise ValueError(f"TRAIN.SCHEDULER.TYPE '{kind}' is not supported (supported: step, Mstep)")
+    raise ValueError(f"TRAIN.SCHEDULER.TYPE '{kind}' is not supported (supported: step, Mstep, cosine)")

@@ -1,9 +1,13 @@
 """The shared training loop for every tracker family.
 
 Per iteration: move the batch to the device, add 'epoch', run the actor (under autocast when AMP is
-on), backward (through a GradScaler for fp16), clip gradients, step. Per epoch: the family hook
-`actor.on_epoch_start`, every loader due this epoch, the LR scheduler step, then checkpoints on the
-family's schedule plus a rolling resume state. Resuming restores model, optimizer, scheduler, scaler,
+on), backward (through a GradScaler for fp16), clip gradients, step. With grad_accum_steps k the
+gradients of k iterations are summed (each loss divided by k) before one optimizer step; an epoch's
+leftover iterations are stepped at its end. The LR scheduler steps once per epoch, or after every
+optimizer step with lr_step_per_iteration. Per epoch: the family hook `actor.on_epoch_start`, every
+loader due this epoch, the LR scheduler step, then checkpoints on the family's schedule plus a
+rolling resume state; the optional actor hook `on_checkpoint_saved(path, epoch)` runs after each
+scheduled checkpoint (e.g. LoRAT's safetensors release weights). Resuming restores model, optimizer, scheduler, scaler,
 RNG states and epoch, so a resumed run continues as the uninterrupted one would have.
 
 Failures are not swallowed (the lineage printed "Finished training!" and exited 0 after a crash):
@@ -39,7 +43,9 @@ class Trainer:
                  checkpoint_name,
                  checkpoint_due=ckpt.lineage_checkpoint_due, grad_clip_norm=0.0, amp=None, device='cpu',
                  print_interval=50, logger=None, cfg_dict=None, info=None, settings=None, rank=0,
-                 save_resume_state=True, show_progress=True):
+                 save_resume_state=True, show_progress=True, grad_accum_steps=1, lr_step_per_iteration=False):
+        if int(grad_accum_steps) < 1:
+            raise ValueError(f'grad_accum_steps must be >= 1, got {grad_accum_steps!r}')
         if amp not in (None, 'fp16', 'bf16'):
             raise ValueError(f"amp must be None, 'fp16' or 'bf16', got {amp!r}")
         self.actor = actor
@@ -63,6 +69,9 @@ class Trainer:
         self.settings = settings
         self.save_resume_state = save_resume_state
         self.show_progress = show_progress
+        self.grad_accum_steps = int(grad_accum_steps)
+        self.lr_step_per_iteration = bool(lr_step_per_iteration)
+        self._accumulated = 0
         self.epoch = 0
         self.history = {}
 
@@ -82,7 +91,7 @@ class Trainer:
                 for loader in self.loaders:
                     if epoch % loader.epoch_interval == 0:
                         self.run_epoch(loader, epoch)
-                if self.lr_scheduler is not None:
+                if self.lr_scheduler is not None and not self.lr_step_per_iteration:
                     self.lr_scheduler.step()
                 self.save_epoch(epoch)
         finally:
@@ -111,7 +120,7 @@ class Trainer:
                                              f'iteration {it} '
                                              f'({loader.name}); stats: {stats}')
                 if training:
-                    self.step(loss)
+                    self.step(loss, flush=it == total)
                 timer.mark_compute()
                 batch = self._batch_size(data)
                 means.update(stats, batch)
@@ -134,14 +143,27 @@ class Trainer:
         self.logger.epoch_end(loader.name, epoch, epoch_means, info=self.info)
         return epoch_means
 
-    def step(self, loss):
-        self.optimizer.zero_grad(set_to_none=True)
-        self.scaler.scale(loss).backward()
+    def step(self, loss, flush=True):
+        """Backward of `loss`; an optimizer step every grad_accum_steps-th call or when `flush`.
+        Returns whether the optimizer stepped."""
+        if self._accumulated == 0:
+            self.optimizer.zero_grad(set_to_none=True)
+        self._accumulated += 1
+        update = flush or self._accumulated >= self.grad_accum_steps
+        no_sync = getattr(self.actor.net, 'no_sync', None)  # DDP: all-reduce only on the last micro-batch
+        with contextlib.nullcontext() if update or no_sync is None else no_sync():
+            self.scaler.scale(loss / self.grad_accum_steps if self.grad_accum_steps > 1 else loss).backward()
+        if not update:
+            return False
+        self._accumulated = 0
         if self.grad_clip_norm and self.grad_clip_norm > 0:
             self.scaler.unscale_(self.optimizer)
             torch.nn.utils.clip_grad_norm_(self.actor.net.parameters(), self.grad_clip_norm)
         self.scaler.step(self.optimizer)
         self.scaler.update()
+        if self.lr_step_per_iteration and self.lr_scheduler is not None:
+            self.lr_scheduler.step()
+        return True
 
     def _autocast(self):
         if self.amp is None:
@@ -184,6 +206,9 @@ class Trainer:
             path = ckpt.checkpoint_path(self.checkpoint_dir, self.checkpoint_name, epoch)
             ckpt.save_state(path, state)
             self.logger.line(f'Saved checkpoint {path}')
+            on_saved = getattr(self.actor, 'on_checkpoint_saved', None)
+            if on_saved is not None:
+                on_saved(path, epoch)
         if self.save_resume_state:
             ckpt.save_state(ckpt.resume_path(self.checkpoint_dir, self.checkpoint_name), state)
 
