@@ -117,7 +117,7 @@ def test_keep_rate_override_and_output_shapes():
     assert out['pred_boxes'].shape == (2, 1, 4)
     assert out['score_map'].shape == (2, 1, 8, 8)
     assert out['size_map'].shape == out['offset_map'].shape == (2, 2, 8, 8)
-    assert out['backbone_feat'].shape == (2, 16 + 64, 128)
+    assert out['backbone_feat'].shape == (2, 16 + 64, model.cfg.MODEL.BACKBONE.EMBED_DIM)
     assert 0 < out['score_map'].min() and out['score_map'].max() < 1
     assert [r.shape[1] for r in out['removed_indexes_s']] == [64 - 45, 45 - 32]  # ceil(0.7 * n)
     assert off['removed_indexes_s'] == [None, None]
