@@ -1,5 +1,6 @@
-"""The main job on a fresh clone: synthetic data -> train the tiny OSTrack on the CPU -> track the held-out
-synthetic sequences with it and with the keep-the-first-box baseline -> analysis table and plots.
+"""The main job on a fresh clone: synthetic data -> train a tiny tracker on the CPU (OSTrack-CE by default,
+LoRAT with --script lorat) -> track the held-out synthetic sequences with it and with the
+keep-the-first-box baseline -> analysis table and plots.
 
 Everything it writes lives under one folder (default ./output/quickstart): checkpoints, results, plots.
 A second run resumes training where it stopped and skips sequences that are already tracked.
@@ -10,14 +11,19 @@ import shutil
 import sys
 import time
 
-SCRIPT = 'ostrack'
 BASELINE = ('firstbox', 'default')
+# script -> (default tiny config, checkpoint file stem written by that family's actor)
+FAMILIES = {'ostrack': ('tiny_ce', 'OSTrack'), 'lorat': ('tiny_quickstart', 'LoRAT')}
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--config', default='tiny_ce', help='yaml in experiments/ostrack/ (default: tiny_ce)')
-    p.add_argument('--save_dir', default=None, help='output folder (default: <repo>/output/quickstart)')
+    p.add_argument('--script', default='ostrack', choices=sorted(FAMILIES),
+                   help='tracker family (default: ostrack)')
+    p.add_argument('--config', default=None, help='yaml in experiments/<script>/ (default: tiny_ce for '
+                                                  'ostrack, tiny_quickstart for lorat)')
+    p.add_argument('--save_dir', default=None,
+                   help='output folder (default: <repo>/output/quickstart, or quickstart_lorat)')
     p.add_argument('--threads', type=int, default=0, help='tracking worker processes (0: in this process)')
     p.add_argument('--fresh', action='store_true', help='delete this folder first and start over')
     p.add_argument('--seed', type=int, default=42)
@@ -35,16 +41,24 @@ def ensure_local_files():
             print(f'wrote {path}')
 
 
-def run(config='tiny_ce', save_dir=None, threads=0, fresh=False, seed=42, print_fn=print):
+def tracker_display_name(script, config):
+    return f'{FAMILIES[script][1]} {config}'
+
+
+def run(config=None, save_dir=None, threads=0, fresh=False, seed=42, print_fn=print, script='ostrack'):
     """Runs the whole job; returns (summary DataFrame, dict of AUCs by display name, seconds)."""
     from lib.config import load_config
     from lib.utils.local_settings import REPO_ROOT
+    if script not in FAMILIES:
+        raise ValueError(f"quickstart: unknown script '{script}', expected one of {sorted(FAMILIES)}")
+    config = config or FAMILIES[script][0]
     started = time.time()
-    save_dir = os.path.abspath(save_dir or os.path.join(REPO_ROOT, 'output', 'quickstart'))
+    default_dir = 'quickstart' if script == 'ostrack' else f'quickstart_{script}'
+    save_dir = os.path.abspath(save_dir or os.path.join(REPO_ROOT, 'output', default_dir))
     if fresh and os.path.isdir(save_dir):
         shutil.rmtree(save_dir)
     ensure_local_files()
-    cfg = load_config(SCRIPT, config)
+    cfg = load_config(script, config)
 
     from lib.train.admin.environment import env_settings as train_env_settings
     from lib.utils.synthetic import ensure_default_dataset
@@ -55,7 +69,7 @@ def run(config='tiny_ce', save_dir=None, threads=0, fresh=False, seed=42, print_
     from lib.train import run_training
     from lib.train.trainers.checkpoint import checkpoint_dir, checkpoint_path
     step = time.time()
-    run_training.main(['--script', SCRIPT, '--config', config, '--save_dir', save_dir, '--seed', str(seed),
+    run_training.main(['--script', script, '--config', config, '--save_dir', save_dir, '--seed', str(seed),
                        '--no_progress'])
     print_fn(f'[quickstart] training done ({time.time() - step:.0f} s)')
 
@@ -63,10 +77,10 @@ def run(config='tiny_ce', save_dir=None, threads=0, fresh=False, seed=42, print_
     from lib.test.evaluation.running import run_dataset
     from lib.test.evaluation.tracker import Tracker
     results_path = os.path.join(save_dir, 'tracking_results')
-    weights = checkpoint_path(checkpoint_dir(save_dir, SCRIPT, config), 'OSTrack', cfg.TEST.EPOCH)
+    weights = checkpoint_path(checkpoint_dir(save_dir, script, config), FAMILIES[script][1], cfg.TEST.EPOCH)
     dataset = get_dataset('synthetic')
-    trackers = [Tracker(SCRIPT, config, dataset_name='synthetic', checkpoint=weights, results_path=results_path,
-                        display_name=f'OSTrack {config}'),
+    trackers = [Tracker(script, config, dataset_name='synthetic', checkpoint=weights, results_path=results_path,
+                        display_name=tracker_display_name(script, config)),
                 Tracker(*BASELINE, dataset_name='synthetic', results_path=results_path,
                         display_name='first box (baseline)')]
     step = time.time()
@@ -87,9 +101,10 @@ def run(config='tiny_ce', save_dir=None, threads=0, fresh=False, seed=42, print_
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    _, aucs, _ = run(args.config, args.save_dir, args.threads, args.fresh, args.seed)
-    tracker_auc = aucs[f'OSTrack {args.config}']
+    config = args.config or FAMILIES[args.script][0]
+    _, aucs, _ = run(config, args.save_dir, args.threads, args.fresh, args.seed, script=args.script)
+    tracker_auc = aucs[tracker_display_name(args.script, config)]
     baseline_auc = aucs['first box (baseline)']
-    print(f'[quickstart] AUC: OSTrack {tracker_auc:.1f}, first box {baseline_auc:.1f}, '
+    print(f'[quickstart] AUC: {FAMILIES[args.script][1]} {tracker_auc:.1f}, first box {baseline_auc:.1f}, '
           f'gain {tracker_auc - baseline_auc:+.1f} points')
     return 0

@@ -42,3 +42,25 @@ def test_quickstart_runs_end_to_end_and_resumes(tmp_path):
     plots = os.listdir(qs / 'result_plots' / 'quickstart_synthetic')
     assert {'success_plot.png', 'success_plot.pdf', 'precision_plot.png', 'scores.csv'} <= set(plots)
     assert any('tracked' in line for line in lines)
+
+
+def test_quickstart_lorat_runs_end_to_end(tmp_path):
+    with open(os.path.join(EXPERIMENTS_DIR, 'lorat', 'tiny_quickstart.yaml')) as f:
+        data = yaml.safe_load(f)
+    data['DATA']['TRAIN']['SAMPLE_PER_EPOCH'] = 16
+    data['DATA']['VAL']['SAMPLE_PER_EPOCH'] = 8
+    data['TRAIN'].update(BATCH_SIZE=8, EPOCH=1, NUM_WORKER=0, SAVE_EPOCH_INTERVAL=1)
+    data['TRAIN']['SCHEDULER']['WARMUP_EPOCHS'] = 0
+    data['TEST']['EPOCH'] = 1
+    name = f'_pytest_quickstart_{os.getpid()}'
+    path = os.path.join(EXPERIMENTS_DIR, 'lorat', f'{name}.yaml')
+    with open(path, 'w') as f:
+        yaml.safe_dump(data, f)
+    try:
+        _, aucs, _ = run(config=name, save_dir=str(tmp_path / 'qs'), print_fn=lambda *a: None, script='lorat')
+    finally:
+        os.remove(path)
+    assert set(aucs) == {f'LoRAT {name}', 'first box (baseline)'}
+    assert all(0 <= v <= 100 for v in aucs.values())
+    assert (tmp_path / 'qs' / 'checkpoints' / 'train' / 'lorat' / name / 'LoRAT_ep0001.pth.tar').is_file()
+    assert len(os.listdir(tmp_path / 'qs' / 'tracking_results' / 'lorat' / name)) > 0

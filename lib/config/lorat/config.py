@@ -35,6 +35,10 @@ def defaults():
     cfg.MODEL.BACKBONE.EMBED_DIM = 0
     cfg.MODEL.BACKBONE.DEPTH = 0
     cfg.MODEL.BACKBONE.NUM_HEADS = 0
+    # LayerScale gamma of a randomly initialised backbone (MODEL.PRETRAIN_FILE empty; a pretrained file
+    # overwrites it). DINOv2 trains from 1e-5, but a frozen random stand-in needs O(1): at 1e-5 its blocks
+    # (and every LoRA update, scaled by the frozen gamma) barely reach the residual stream.
+    cfg.MODEL.BACKBONE.LAYER_SCALE_INIT = 1.0e-5
     cfg.MODEL.HEAD = CfgNode()
     cfg.MODEL.HEAD.TYPE = "MLP"  # the official MLP anchor-free head (score logit + l,t,r,b)
     cfg.MODEL.LORA = CfgNode()

@@ -57,6 +57,8 @@ def build(cfg, training=True, checkpoint=None):
         init_tensors = None
         if training and cfg.MODEL.PRETRAIN_FILE:
             init_tensors = load_pretrained_file(backbone, cfg.MODEL.PRETRAIN_FILE)
+        else:
+            set_layer_scale_(backbone, cfg.MODEL.BACKBONE.LAYER_SCALE_INIT)
         model = LoRAT(backbone, z_hw, x_hw)
         model.cfg = cfg
         if init_tensors is not None:  # PRETRAIN_FILE is itself a LoRAT checkpoint: start from it
@@ -67,6 +69,16 @@ def build(cfg, training=True, checkpoint=None):
             lora = cfg.MODEL.LORA
             enable_lora_(model, lora.R, lora.ALPHA, lora.DROPOUT, lora.USE_RSLORA, lora.INIT)
     return model
+
+
+def set_layer_scale_(backbone, value):
+    """Sets every LayerScale gamma of a (randomly initialised) backbone to `value`."""
+    from timm.layers import LayerScale
+    with torch.no_grad():
+        for module in backbone.modules():
+            if isinstance(module, LayerScale):
+                module.gamma.fill_(float(value))
+    return backbone
 
 
 def freeze_backbone_(model):
