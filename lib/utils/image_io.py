@@ -4,6 +4,7 @@ OpenCV is the default decoder. jpeg4py (libjpeg-turbo) is used for JPEG files wh
 and its system library loads; if it does not, one warning is printed and OpenCV is used. PIL is
 the last fallback. A missing or corrupt image raises ImageReadError naming the file.
 """
+import contextlib
 import os
 import warnings
 
@@ -35,19 +36,44 @@ def _jpeg4py_decoder():
     return _jpeg4py if _jpeg4py_state else None
 
 
+BACKENDS = ('auto', 'jpeg4py', 'opencv', 'pil')
+_default_backend = 'auto'
+
+
+@contextlib.contextmanager
+def default_backend(backend):
+    """Within the block, readers that name no backend decode with `backend` ('auto': jpeg4py for JPEG,
+    then OpenCV, then PIL; 'opencv': the lineage's cv2 decode; ...). Used by the data-loader benchmark
+    to time the lineage's decoding against the default."""
+    global _default_backend
+    if backend not in BACKENDS:
+        raise ValueError(f"image decoding backend must be one of {', '.join(BACKENDS)}, got {backend!r}")
+    previous, _default_backend = _default_backend, backend
+    try:
+        yield
+    finally:
+        _default_backend = previous
+
+
 def _is_jpeg(data):
     return len(data) > 3 and data[0] == 0xFF and data[1] == 0xD8
 
 
-def decode_image(data, name='<bytes>', backend='auto'):
-    """Decodes encoded image bytes to RGB uint8 HxWx3. `name` is used in errors."""
+def decode_image(data, name='<bytes>', backend=None):
+    """Decodes encoded image bytes to RGB uint8 HxWx3. `name` is used in errors. backend None: the
+    default ('auto' unless changed by default_backend())."""
+    backend = backend or _default_backend
     buf = np.frombuffer(data, dtype=np.uint8)
     image = None
     if backend in ('auto', 'jpeg4py') and _is_jpeg(data):
         decoder = _jpeg4py_decoder()
         if decoder is not None:
             try:
-                image = decoder.JPEG(buf).decode()
+                jpeg = decoder.JPEG(buf)
+                jpeg.parse_header()
+                # jpeg4py's own destination is numpy.zeros: zero-filling (or first-touch page faults of
+                # fresh zeroed pages) costs up to a third of the decode of a 1280x720 frame
+                image = jpeg.decode(dst=np.empty((jpeg.height, jpeg.width, 3), dtype=np.uint8))
             except Exception:
                 image = None
     if image is None and backend in ('auto', 'opencv', 'jpeg4py'):
@@ -67,7 +93,7 @@ def decode_image(data, name='<bytes>', backend='auto'):
     return np.ascontiguousarray(image)
 
 
-def read_image(path, backend='auto'):
+def read_image(path, backend=None):
     """Reads an image file to RGB uint8 HxWx3."""
     try:
         with open(path, 'rb') as f:

@@ -117,6 +117,26 @@ def _as_chw_float(image):
     return image.float()
 
 
+def pixel_blocks(image_wh, output_size, params):
+    """The whole-pixel blocks a crop copies: ((ox1, oy1, ox2, oy2) in the crop, (ix1, iy1, ix2, iy2) in
+    the image), end exclusive, or None when the image does not reach the crop."""
+    out_box = rasterize(clip_boxes(map_boxes([0, 0, image_wh[0], image_wh[1]], params), as_size(output_size)))
+    in_box = clip_boxes(rasterize(map_boxes(out_box, inverse_params(params))), image_wh)
+    ox1, oy1, ox2, oy2 = (int(v) for v in out_box)
+    ix1, iy1, ix2, iy2 = (int(v) for v in in_box)
+    if ox2 <= ox1 or oy2 <= oy1 or ix2 <= ix1 or iy2 <= iy1:
+        return None
+    return (ox1, oy1, ox2, oy2), (ix1, iy1, ix2, iy2)
+
+
+def realised_params(blocks):
+    """The affine map (2, 2) that the integer blocks of pixel_blocks() actually realise."""
+    (ox1, oy1, ox2, oy2), (ix1, iy1, ix2, iy2) = blocks
+    scale = np.array([(ox2 - ox1) / (ix2 - ix1), (oy2 - oy1) / (iy2 - iy1)], dtype=np.float64)
+    translation = np.array([ox1 - ix1 * scale[0], oy1 - iy1 * scale[1]], dtype=np.float64)
+    return np.stack((scale, translation))
+
+
 def crop_image(image, output_size, params, padding=None):
     """Crops `image` (HxWx3 numpy, any dtype, or CxHxW tensor) with the affine map `params`.
 
@@ -127,15 +147,11 @@ def crop_image(image, output_size, params, padding=None):
     _, img_h, img_w = image.shape
     padding = image.mean(dim=(1, 2)) if padding is None else torch.as_tensor(padding, dtype=torch.float32)
     out = padding.to(image.device).view(-1, 1, 1).expand(-1, int(size[1]), int(size[0])).clone()
-    out_box = rasterize(clip_boxes(map_boxes([0, 0, img_w, img_h], params), size))
-    in_box = clip_boxes(rasterize(map_boxes(out_box, inverse_params(params))), (img_w, img_h))
-    ox1, oy1, ox2, oy2 = (int(v) for v in out_box)
-    ix1, iy1, ix2, iy2 = (int(v) for v in in_box)
-    if ox2 <= ox1 or oy2 <= oy1 or ix2 <= ix1 or iy2 <= iy1:
+    blocks = pixel_blocks((img_w, img_h), size, params)
+    if blocks is None:
         return out, padding, np.asarray(params, dtype=np.float64)
+    (ox1, oy1, ox2, oy2), (ix1, iy1, ix2, iy2) = blocks
     block = image[None, :, iy1:iy2, ix1:ix2]
     out[:, oy1:oy2, ox1:ox2] = F.interpolate(block, size=(oy2 - oy1, ox2 - ox1), mode='bilinear',
                                              align_corners=False)[0]
-    scale = np.array([(ox2 - ox1) / (ix2 - ix1), (oy2 - oy1) / (iy2 - iy1)], dtype=np.float64)
-    translation = np.array([ox1 - ix1 * scale[0], oy1 - iy1 * scale[1]], dtype=np.float64)
-    return out, padding, np.stack((scale, translation))
+    return out, padding, realised_params(blocks)

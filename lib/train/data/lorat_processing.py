@@ -12,13 +12,21 @@ collate gives (1, B, ...)):
   template_anno / search_anno (1, 4)   x, y, w, h normalised (the lineage's box format)
 plus 'valid'. A search crop whose jitter draws all failed is invalid: the sampler draws a new pair
 (the official worker does the same).
+
+fast=True (default) cuts the crops with lib/utils/warp_crop.py::siamfc_resize_crop (cv2.resize from a
+view of the uint8 frame; the frame mean only when padding is needed) instead of converting the whole
+frame to float, augments the H x W x 3 arrays with LoRATAugmentation.fast and normalises the 8-bit
+result with a table: same random draws, blocks, boxes and labels; pixels within a few grey levels
+(the crop is rounded to whole levels before the augmentation).
 """
+import cv2
 import numpy as np
 import torch
 
 from lib.train.data.lorat_augment import LoRATAugmentation
 from lib.utils.siamfc_crop import (clip_boxes, crop_image, crop_params, jittered_crop_params, map_boxes,
                                    rasterize)
+from lib.utils.warp_crop import siamfc_resize_crop
 
 
 def xywh_to_xyxy(box):
@@ -43,7 +51,8 @@ def _xyxy_to_xywh_normalised(box, size_wh):
 
 class LoRATProcessing:
     def __init__(self, template_size, search_size, template_factor, search_factor, scale_jitter,
-                 translation_jitter, min_object_size, stride, mean, std, augmentation=None, retry=10):
+                 translation_jitter, min_object_size, stride, mean, std, augmentation=None, retry=10,
+                 fast=True):
         self.template_size, self.search_size = int(template_size), int(search_size)
         self.template_factor, self.search_factor = float(template_factor), float(search_factor)
         self.scale_jitter, self.translation_jitter = float(scale_jitter), float(translation_jitter)
@@ -53,13 +62,14 @@ class LoRATProcessing:
         self.std = torch.tensor(std, dtype=torch.float32).view(3, 1, 1)
         self.augmentation = augmentation
         self.retry = retry
+        self.fast = bool(fast)
         for name, size in (('template', self.template_size), ('search', self.search_size)):
             if size % self.stride:
                 raise ValueError(f'LoRAT processing: {name} size {size} is not a multiple of the stride '
                                  f'{self.stride}')
 
     @classmethod
-    def from_cfg(cls, cfg, training=True):
+    def from_cfg(cls, cfg, training=True, fast=True):
         """The official recipe for training and validation pairs (both are augmented, as in run.yaml);
         training=False gives plain crops (no jitter, no augmentation)."""
         data = cfg.DATA
@@ -68,7 +78,7 @@ class LoRATProcessing:
                    data.SEARCH.CENTER_JITTER if training else 0.0, data.SEARCH.MIN_OBJECT_SIZE,
                    cfg.MODEL.BACKBONE.STRIDE, data.MEAN, data.STD,
                    augmentation=LoRATAugmentation.from_cfg(cfg) if training else None,
-                   retry=data.JITTER_RETRY)
+                   retry=data.JITTER_RETRY, fast=fast)
 
     def __call__(self, data, rng):
         for kind in ('template', 'search'):
@@ -92,7 +102,8 @@ class LoRATProcessing:
                             for k, box, params, size in (('template', z_box, z_params, self.template_size),
                                                          ('search', x_box, x_params, self.search_size)))
         if self.augmentation is not None:
-            template, search = self.augmentation(template, search, rng)
+            augment = self.augmentation.fast if self.fast else self.augmentation
+            template, search = augment(template, search, rng)
         (z_img, z_crop_box), (x_img, x_crop_box) = template, search
         z_crop_box = clip_boxes(z_crop_box, (self.template_size, self.template_size))
         x_crop_box = clip_boxes(x_crop_box, (self.search_size, self.search_size))
@@ -115,11 +126,28 @@ class LoRATProcessing:
     def _grid(self, size):
         return size // self.stride, size // self.stride
 
-    @staticmethod
-    def _crop(image, box, params, size):
-        """(crop in [0, 1], box in crop pixels) padded with the frame mean."""
-        crop, _, realised = crop_image(image, size, params)
-        return crop.div_(255.0), map_boxes(box, realised)
+    def _crop(self, image, box, params, size):
+        """(crop in [0, 1], box in crop pixels) padded with the frame mean: a float 3 x H x W tensor, or
+        on the fast path an H x W x 3 float32 array."""
+        if self.fast:
+            crop, _, realised = siamfc_resize_crop(np.asarray(image, dtype=np.uint8), size, params)
+            crop = crop.permute(1, 2, 0).numpy()
+            crop /= 255.0
+        else:
+            crop, _, realised = crop_image(image, size, params)
+            crop.div_(255.0)
+        return crop, map_boxes(box, realised)
 
     def _normalise(self, image):
-        return (image - self.mean) / self.std
+        """Normalised float 3 x H x W tensor from a tensor in [0, 1] or, on the fast path, an H x W x 3
+        array (uint8 levels after the DeiT-III step: through a table with the plain path's operations)."""
+        if isinstance(image, torch.Tensor):
+            return (image - self.mean) / self.std
+        if image.dtype == np.uint8:
+            levels = torch.from_numpy(np.arange(256, dtype=np.float32) / np.float32(255.0)).view(1, 1, 256)
+            table = ((levels - self.mean) / self.std)[:, 0].numpy()
+            out = np.empty((3,) + image.shape[:2], dtype=np.float32)
+            for channel, plane in enumerate(cv2.split(image)):
+                cv2.LUT(plane, table[channel], dst=out[channel])
+            return torch.from_numpy(out)
+        return (torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1) - self.mean) / self.std

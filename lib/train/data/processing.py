@@ -8,14 +8,28 @@ Input `data` (from the sampler): 'template_images'/'search_images' (lists of RGB
   (not clipped), s_att (N, H, W) bool (True = padding), s_masks (N, H, W) float;
 plus 'valid' (bool). An invalid sample (degenerate box, crop entirely padding) is for the sampler to
 redraw; it is reported with valid False and the reason under 'invalid_reason'.
+
+Two paths compute the same sample (same random draws, boxes, masks and labels):
+- plain (fast=False), the lineage's way: joint grayscale/flip on the full frames, pad + crop + resize
+  with a float padding mask (lib/utils/crop.py::sample_target), then the per-crop transforms;
+- fast (default): the crop is cut straight from the decoded frame, from the mirrored frame through
+  the crop map instead of a mirrored copy (lib/utils/warp_crop.py), the per-crop flip is applied to
+  the small crop, and conversion + brightness + normalisation are one table look-up. Images are
+  bit-identical for windows inside the frame; windows that need padding are resampled by
+  cv2.warpAffine (a few grey levels apart at edges, see warp_crop.py). It covers the lineage's
+  transform set (transforms.CropTransformPlan); other transforms, and samples carrying segmentation
+  masks, take the plain path.
 """
 import math
 
+import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lib.train.data.transforms import CropTransformPlan, mirror_box
 from lib.utils.crop import sample_target, transform_image_to_crop
+from lib.utils.warp_crop import WarpCrop
 
 KINDS = ('template', 'search')
 
@@ -30,13 +44,19 @@ def jitter_box(box, center_jitter, scale_jitter, rng):
     return torch.cat((center - 0.5 * size, size))
 
 
+def _stack(tensors):
+    """torch.stack without the copy for the usual single frame."""
+    return tensors[0][None] if len(tensors) == 1 else torch.stack(tensors)
+
+
 class TemplateSearchProcessing:
     """search_area_factor, output_sz, center_jitter, scale_jitter: dicts keyed by 'template' and
     'search'. joint_transform / transform: Compose objects (lib/train/data/transforms.py). stride: the
-    backbone stride; a crop whose feature-size attention mask is all padding is invalid."""
+    backbone stride; a crop whose feature-size attention mask is all padding is invalid. fast: use the
+    fast path where it applies (module doc)."""
 
     def __init__(self, search_area_factor, output_sz, center_jitter, scale_jitter, joint_transform=None,
-                 transform=None, stride=16):
+                 transform=None, stride=16, fast=True):
         for name, value in (('search_area_factor', search_area_factor), ('output_sz', output_sz),
                             ('center_jitter', center_jitter), ('scale_jitter', scale_jitter)):
             if not isinstance(value, dict) or set(value) != set(KINDS):
@@ -49,8 +69,17 @@ class TemplateSearchProcessing:
         self.joint_transform = joint_transform
         self.transform = transform
         self.stride = stride
+        self.fast = bool(fast)
+        self.transform_plan = (CropTransformPlan(joint_transform, transform)
+                               if self.fast and CropTransformPlan.supports(joint_transform, transform) else None)
 
     def __call__(self, data, rng):
+        has_masks = any(m is not None for s in KINDS for m in (data.get(f'{s}_masks') or ()))
+        if self.transform_plan is not None and not has_masks:
+            return self._call_fast(data, rng)
+        return self._call_plain(data, rng)
+
+    def _call_plain(self, data, rng):
         consumed = {f'{s}_{part}' for s in KINDS for part in ('images', 'anno', 'masks')}
         out = {k: v for k, v in data.items() if k not in consumed}
         frames = {s: self._frame_items(data, s) for s in KINDS}
@@ -84,13 +113,31 @@ class TemplateSearchProcessing:
                  'mask': None if mask is None else torch.as_tensor(np.asarray(mask)).float()}
                 for img, box, mask in zip(images, boxes, masks)]
 
-    def _crop_all(self, items, kind, rng):
-        factor, size = self.search_area_factor[kind], int(self.output_sz[kind])
+    def _jitter_all(self, items, kind, rng):
+        """(jittered boxes, None) or (None, reason) when a jittered box gives an empty crop."""
+        factor = self.search_area_factor[kind]
         jittered = [jitter_box(it['box'], self.center_jitter[kind], self.scale_jitter[kind], rng)
                     for it in items]
         for box in jittered:
             if not math.ceil(math.sqrt(max(float(box[2] * box[3]), 0.0)) * factor) >= 1:
                 return None, f'{kind} box too small after jitter: {box.tolist()}'
+        return jittered, None
+
+    def _padding_reason(self, att, kind):
+        """Why a crop with padding mask `att` is unusable, or None."""
+        if att.all():
+            return f'{kind} crop is entirely padding'
+        feat_sz = max(int(self.output_sz[kind]) // self.stride, 1)
+        att_feat = F.interpolate(torch.from_numpy(att)[None, None].float(), size=(feat_sz, feat_sz))
+        if att_feat.bool().all():
+            return f'{kind} crop is entirely padding at feature resolution'
+        return None
+
+    def _crop_all(self, items, kind, rng):
+        factor, size = self.search_area_factor[kind], int(self.output_sz[kind])
+        jittered, reason = self._jitter_all(items, kind, rng)
+        if jittered is None:
+            return None, reason
         crops = []
         for item, box in zip(items, jittered):
             if item['mask'] is None:
@@ -99,12 +146,56 @@ class TemplateSearchProcessing:
             else:
                 image, resize_factor, att, mask = sample_target(item['image'], box, factor, size,
                                                                 mask=item['mask'])
-            if att.all():
-                return None, f'{kind} crop is entirely padding'
-            feat_sz = max(size // self.stride, 1)
-            att_feat = F.interpolate(torch.from_numpy(att)[None, None].float(), size=(feat_sz, feat_sz))
-            if att_feat.bool().all():
-                return None, f'{kind} crop is entirely padding at feature resolution'
+            reason = self._padding_reason(att, kind)
+            if reason is not None:
+                return None, reason
             crop_box = transform_image_to_crop(item['box'], box, resize_factor, size, normalize=True)
             crops.append({'image': image, 'box': crop_box, 'att': att, 'mask': mask})
         return crops, None
+
+    # ------------------------------------------------------------------ fast path
+    def _call_fast(self, data, rng):
+        consumed = {f'{s}_{part}' for s in KINDS for part in ('images', 'anno', 'masks')}
+        out = {k: v for k, v in data.items() if k not in consumed}
+        frames = {s: self._frame_items(data, s) for s in KINDS}
+        n_template = len(frames['template'])
+        rolled = self.transform_plan.roll_frames(rng, n_template + len(frames['search']))
+        for item, (gray, mirror) in zip(frames['template'] + frames['search'], rolled):
+            image = item['image']
+            if gray:  # rare (p = 0.05): on the full frame, as the plain path, so values stay identical
+                image = cv2.cvtColor(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY),
+                                     cv2.COLOR_GRAY2RGB)
+            item.update(image=image, mirror=mirror)
+            if mirror:
+                item['box'] = mirror_box(item['box'], image.shape[1] - 1)
+        for s in KINDS:
+            size = int(self.output_sz[s])
+            jittered, reason = self._jitter_all(frames[s], s, rng)
+            plans = []
+            for item, box in zip(frames[s], jittered or ()):
+                plan = WarpCrop(item['image'].shape[:2], box, self.search_area_factor[s], size,
+                                mirror_frame=item['mirror'])
+                reason = self._padding_reason(plan.att, s)
+                if reason is not None:
+                    break
+                plans.append(plan)
+            if reason is not None:
+                out.update(valid=False, invalid_reason=reason)
+                return out
+            images, boxes, atts = [], [], []
+            for item, box, plan, (factor, mirror) in zip(frames[s], jittered, plans,
+                                                         self.transform_plan.roll_crops(rng, len(plans))):
+                crop, att = plan.crop(item['image']), plan.att
+                crop_box = transform_image_to_crop(item['box'], box, plan.resize_factor, size, normalize=True)
+                if mirror:
+                    crop, att = cv2.flip(crop, 1), att[:, ::-1]
+                    crop_box = mirror_box(crop_box, 1.0)
+                images.append(self.transform_plan.to_tensor_image(crop, factor))
+                boxes.append(crop_box)
+                atts.append(torch.from_numpy(np.ascontiguousarray(att)))
+            out[f'{s}_images'] = _stack(images)
+            out[f'{s}_anno'] = _stack(boxes)
+            out[f'{s}_att'] = _stack(atts)
+            out[f'{s}_masks'] = torch.zeros(len(images), size, size)
+        out['valid'] = True
+        return out

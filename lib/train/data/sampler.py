@@ -27,10 +27,14 @@ def sample_visible_ids(visible, rng, num_ids=1, min_id=None, max_id=None):
         return []
     min_id = 0 if min_id is None or min_id < 0 else min_id
     max_id = len(visible) if max_id is None or max_id > len(visible) else max_id
-    candidates = [i for i in range(min_id, max_id) if visible[i]]
-    if not candidates:
+    if max_id <= min_id:
         return None
-    return [candidates[j] for j in rng.integers(0, len(candidates), size=num_ids)]
+    # one vectorised scan: indexing a torch tensor element by element costs ~1 us a frame, which adds
+    # up to milliseconds per sample on LaSOT's 2500-frame sequences
+    candidates = np.flatnonzero(np.asarray(visible[min_id:max_id], dtype=bool)) + min_id
+    if not len(candidates):
+        return None
+    return [int(candidates[j]) for j in rng.integers(0, len(candidates), size=num_ids)]
 
 
 class TrackingSampler(torch.utils.data.Dataset):
@@ -159,12 +163,15 @@ class TrackingSampler(torch.utils.data.Dataset):
             gap_increase += 5
 
     def load_pair(self, dataset, seq_id, seq_info, template_ids, search_ids):
-        template_frames, template_anno, _ = dataset.get_frames(seq_id, template_ids, seq_info)
-        search_frames, search_anno, meta = dataset.get_frames(seq_id, search_ids, seq_info)
-        return {'template_images': template_frames, 'template_anno': template_anno['bbox'],
-                'template_masks': template_anno.get('mask'),
-                'search_images': search_frames, 'search_anno': search_anno['bbox'],
-                'search_masks': search_anno.get('mask'),
+        # One request for all frames, so that a frame serving as template and search (image datasets,
+        # 'interval' sampling) is read and decoded once; the frames are shared, not modified.
+        n = len(template_ids)
+        frames, anno, meta = dataset.get_frames(seq_id, list(template_ids) + list(search_ids), seq_info)
+        mask = anno.get('mask')
+        return {'template_images': frames[:n], 'template_anno': anno['bbox'][:n],
+                'template_masks': None if mask is None else mask[:n],
+                'search_images': frames[n:], 'search_anno': anno['bbox'][n:],
+                'search_masks': None if mask is None else mask[n:],
                 'dataset': dataset.get_name(),
                 'test_class': (meta or {}).get('object_class_name'),
                 'template_frame_ids': template_ids, 'search_frame_ids': search_ids}

@@ -28,12 +28,23 @@ class Compose:
         self.joint = joint
 
     def __call__(self, items, rng):
+        return self.apply_rolled(items, self.roll(rng, len(items)))
+
+    def roll(self, rng, num_items):
+        """Every random decision for num_items items, in the order the lineage draws them (transform by
+        transform; one draw per transform when joint, else one per item): a list per transform of the
+        per-item parameters. Applying transforms draws nothing, so rolling first changes nothing."""
+        rolled = []
         for transform in self.transforms:
             if self.joint:
-                params = transform.roll(rng)
-                items = [transform.apply(item, params) for item in items]
+                rolled.append([transform.roll(rng)] * num_items)
             else:
-                items = [transform.apply(item, transform.roll(rng)) for item in items]
+                rolled.append([transform.roll(rng) for _ in range(num_items)])
+        return rolled
+
+    def apply_rolled(self, items, rolled):
+        for transform, params in zip(self.transforms, rolled):
+            items = [transform.apply(item, p) for item, p in zip(items, params)]
         return items
 
     def __repr__(self):
@@ -54,6 +65,14 @@ class ToGrayscale(Transform):
             gray = cv2.cvtColor(np.ascontiguousarray(item['image']), cv2.COLOR_RGB2GRAY)
             item = dict(item, image=np.stack([gray, gray, gray], axis=2))
         return item
+
+
+def mirror_box(box, right):
+    """An x, y, w, h tensor box mirrored horizontally: x -> right - (x + w). right = W - 1 for pixel boxes
+    (the lineage's pixel-centre convention), 1 for boxes normalised to the crop. Returns a new tensor."""
+    box = box.clone()
+    box[0] = right - (box[0] + box[2])
+    return box
 
 
 class RandomHorizontalFlip(Transform):
@@ -86,10 +105,7 @@ class RandomHorizontalFlip(Transform):
                 item[key] = value.flip(-1) if isinstance(value, torch.Tensor) else np.ascontiguousarray(
                     value[..., ::-1])
         if item.get('box') is not None:
-            box = item['box'].clone()
-            right = 1.0 if self.normalized else width - 1
-            box[0] = right - (box[0] + box[2])
-            item['box'] = box
+            item['box'] = mirror_box(item['box'], 1.0 if self.normalized else width - 1)
         return item
 
 
@@ -105,10 +121,14 @@ class ToTensorAndJitter(Transform):
             return 1.0
         return rng.uniform(max(0.0, 1 - self.brightness_jitter), 1 + self.brightness_jitter)
 
+    @staticmethod
+    def scale(image, factor):
+        """uint8 levels (as float) -> brightness-scaled values in [0, 1]."""
+        return (image * (factor / 255.0)).clamp_(0.0, 1.0)
+
     def apply(self, item, factor):
         image = torch.from_numpy(np.ascontiguousarray(item['image'])).permute(2, 0, 1).float()
-        image = (image * (factor / 255.0)).clamp_(0.0, 1.0)
-        out = dict(item, image=image)
+        out = dict(item, image=self.scale(image, factor))
         if isinstance(out.get('att'), np.ndarray):
             out['att'] = torch.from_numpy(out['att'])
         return out
@@ -124,8 +144,84 @@ class Normalize(Transform):
         self.mean = torch.tensor(mean, dtype=torch.float32).view(-1, 1, 1)
         self.std = torch.tensor(std, dtype=torch.float32).view(-1, 1, 1)
 
+    def normalize(self, image):
+        return (image - self.mean) / self.std
+
     def apply(self, item, params):
-        return dict(item, image=(item['image'] - self.mean) / self.std)
+        return dict(item, image=self.normalize(item['image']))
+
+
+class CropTransformPlan:
+    """The lineage's transform pair applied to crops instead of full frames, for the fast processing
+    path. Every random decision is drawn through the Compose objects' own roll(), in the same order,
+    so a sample is the same with either path. Supported (anything else: `supports` is False):
+    - joint (frame) transforms: ToGrayscale and RandomHorizontalFlip(normalized=False), any order;
+      per frame they reduce to (grayscale?, mirrored?), and the crop is cut from the mirrored frame
+      without mirroring it (lib/utils/warp_crop.py);
+    - per-crop transforms: ToTensorAndJitter (or ToTensor) first, then RandomHorizontalFlip(
+      normalized=True) and at most one Normalize; conversion, brightness and normalisation become one
+      256-entry table per channel, computed with the same float32 operations as the plain path (so the
+      values are identical), applied with cv2.LUT."""
+
+    def __init__(self, joint, per_crop):
+        if not self.supports(joint, per_crop):
+            raise ValueError(f'CropTransformPlan: unsupported transforms {joint!r} / {per_crop!r}')
+        self.joint, self.per_crop = joint, per_crop
+        steps = per_crop.transforms
+        self.to_tensor = steps[0]
+        self.normalize = next((t for t in steps if isinstance(t, Normalize)), None)
+
+    @staticmethod
+    def supports(joint, per_crop):
+        frame_ok = joint is None or (isinstance(joint, Compose) and all(
+            isinstance(t, ToGrayscale) or (type(t) is RandomHorizontalFlip and not t.normalized)
+            for t in joint.transforms))
+        if not (frame_ok and isinstance(per_crop, Compose) and per_crop.transforms):
+            return False
+        first, rest = per_crop.transforms[0], per_crop.transforms[1:]
+        return (isinstance(first, ToTensorAndJitter)
+                and all(isinstance(t, Normalize) or (type(t) is RandomHorizontalFlip and t.normalized)
+                        for t in rest)
+                and sum(isinstance(t, Normalize) for t in rest) <= 1)
+
+    def roll_frames(self, rng, num_items):
+        """Per frame: (grayscale, mirrored)."""
+        gray, mirror = [False] * num_items, [False] * num_items
+        if self.joint is None:
+            return list(zip(gray, mirror))
+        for transform, params in zip(self.joint.transforms, self.joint.roll(rng, num_items)):
+            for i, p in enumerate(params):
+                if isinstance(transform, ToGrayscale):
+                    gray[i] = gray[i] or bool(p)
+                else:
+                    mirror[i] = mirror[i] != bool(p)
+        return list(zip(gray, mirror))
+
+    def roll_crops(self, rng, num_items):
+        """Per crop: (brightness factor, mirrored)."""
+        rolled = self.per_crop.roll(rng, num_items)
+        mirror = [False] * num_items
+        for transform, params in zip(self.per_crop.transforms[1:], rolled[1:]):
+            if isinstance(transform, RandomHorizontalFlip):
+                mirror = [m != bool(p) for m, p in zip(mirror, params)]
+        return list(zip(rolled[0], mirror))
+
+    def value_table(self, factor, channels=3):
+        """(C, 256) float32: the plain path's output value for every uint8 level and channel."""
+        levels = torch.arange(256, dtype=torch.float32).view(1, 1, 256).expand(channels, 1, 256)
+        values = self.to_tensor.scale(levels, factor)
+        if self.normalize is not None:
+            values = self.normalize.normalize(values)
+        return values[:, 0, :].contiguous().numpy()
+
+    def to_tensor_image(self, crop, factor):
+        """uint8 H x W x C crop -> contiguous float32 C x H x W, as ToTensorAndJitter(factor) [+ Normalize]
+        would give."""
+        table = self.value_table(factor, crop.shape[2])
+        out = np.empty((crop.shape[2],) + crop.shape[:2], dtype=np.float32)
+        for channel, plane in enumerate(cv2.split(crop)):
+            cv2.LUT(plane, table[channel], dst=out[channel])
+        return torch.from_numpy(out)
 
 
 def lineage_transforms(mean, std, training=True):

@@ -97,10 +97,13 @@ class BaseVideoDataset(torch.utils.data.Dataset):
         return dict(info)
 
     def get_frames(self, seq_id, frame_ids, anno=None):
-        """(list of RGB uint8 HxWx3 frames, {key: [per-frame tensor, ...]}, meta dict)."""
+        """(list of RGB uint8 HxWx3 frames, {key: [per-frame tensor, ...]}, meta dict). Only the requested
+        frames are read, each once: a frame id given twice yields the same array twice (frames are
+        not to be modified)."""
         if anno is None:
             anno = self.get_sequence_info(seq_id)
-        frames = [self._read_frame(seq_id, f) for f in frame_ids]
+        decoded = {f: self._read_frame(seq_id, f) for f in dict.fromkeys(frame_ids)}
+        frames = [decoded[f] for f in frame_ids]
         anno_frames = {key: [value[f, ...].clone() for f in frame_ids] for key, value in anno.items()}
         return frames, anno_frames, self.get_meta(seq_id)
 
