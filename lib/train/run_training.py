@@ -117,6 +117,9 @@ def build_trainer(args, cfg, settings, device, rank, world_size):
     family = import_actor_module(args.script)
     loaders = getattr(family, 'build_dataloaders', build_dataloaders)(cfg, settings)
     net = build_model_from_cfg(args.script, cfg, training=True).to(device)
+    if cfg.TRAIN.get('GRAD_CHECKPOINT', False):
+        from lib.models.layers.grad_checkpoint import enable_grad_checkpointing
+        enable_grad_checkpointing(net)
     if compile_requested(args, cfg):
         compile_network(net)
     accum_steps, lr_scale = global_batch_plan(cfg, world_size)
@@ -143,6 +146,11 @@ def build_trainer(args, cfg, settings, device, rank, world_size):
                    info={'script': args.script, 'config': args.config, 'world_size': world_size},
                    settings=settings, rank=rank, show_progress=not args.no_progress,
                    grad_accum_steps=accum_steps, lr_step_per_iteration=per_iteration)
+
+
+def optimizer_kind(optimizer):
+    from lib.train.trainers.optim import is_fused
+    return 'fused' if is_fused(optimizer) else 'multi-tensor'
 
 
 def checkpoint_schedule(family, cfg):
@@ -182,7 +190,9 @@ def main(argv=None):
         trainer = build_trainer(args, cfg, settings, device, rank, world_size)
         if rank == 0:
             trainer.logger.line(f'Training {args.script}/{args.config} on {world_size} process(es), device '
-                                f'{device}, amp {trainer.amp or "off"}; '
+                                f'{device}, amp {trainer.amp or "off"}, '
+                                f'{optimizer_kind(trainer.optimizer)} AdamW, gradient checkpointing '
+                                f'{"on" if cfg.TRAIN.get("GRAD_CHECKPOINT") else "off"}; '
                                 f'checkpoints in {trainer.checkpoint_dir}')
         resume = {'auto': 'auto', 'none': None}.get(args.resume, args.resume)
         try:
@@ -211,8 +221,9 @@ def _is_compile_failure(exc):
 def user_errors():
     """Exception types that are the user's to fix: reported as one line, without a traceback."""
     from lib.config import ConfigError
+    from lib.train.trainers.optim import FusedOptimizerUnsupported
     from lib.utils.local_settings import DatasetPathError, LocalSettingsMissing
-    return (ConfigError, DatasetPathError, LocalSettingsMissing, CompileError)
+    return (ConfigError, DatasetPathError, LocalSettingsMissing, CompileError, FusedOptimizerUnsupported)
 
 
 def cli(argv=None):

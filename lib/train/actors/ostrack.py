@@ -16,6 +16,16 @@ class NonFiniteOutputError(FloatingPointError):
     pass
 
 
+SCORE_CLAMP = 1e-4  # the head's sigmoid clamp, (1e-4, 1 - 1e-4)
+
+
+def score_map_fp32(score_map):
+    """The head's score map in float32, clamped again to (1e-4, 1 - 1e-4): under bf16/fp16 autocast the
+    head's clamp rounds 1 - 1e-4 to exactly 1.0 (and small values towards 0), and the focal loss's
+    log(1 - p) would turn a confident cell into inf/NaN. In float32 this changes nothing."""
+    return score_map.float().clamp(SCORE_CLAMP, 1 - SCORE_CLAMP)
+
+
 def training_keep_rate(cfg, epoch):
     """The CE keep rate of (1-based) `epoch`, one value for every CE layer (None without CE): the
     lineage's per-epoch cosine from 1 to CE_KEEP_RATIO[0] over CE_START_EPOCH .. + CE_WARM_EPOCH."""
@@ -68,7 +78,7 @@ class OSTrackActor(BaseActor):
         loss_giou, iou = giou_loss(pred_xyxy, gt_xyxy)
         loss_l1 = F.l1_loss(pred_xyxy, gt_xyxy)
         if 'score_map' in pred:
-            loss_location = focal_loss(pred['score_map'].float(), gt_heatmap)
+            loss_location = focal_loss(score_map_fp32(pred['score_map']), gt_heatmap)
         else:
             loss_location = torch.zeros((), device=loss_l1.device)
         w = self.loss_weight

@@ -1,6 +1,6 @@
 """Training statistics and logging: running means per loader, a rank-0 log file and console lines,
 TensorBoard (imported only when used), wandb (imported only when asked for), and the data-time vs
-compute-time split with a warning when training waits on data loading."""
+compute-time split with a warning (once per loader and epoch) when training waits on data loading."""
 import math
 import os
 import sys
@@ -69,23 +69,30 @@ class TrainLogger:
             with open(self.log_file, 'a') as f:
                 f.write(text + '\n')
 
-    def interval(self, loader_name, epoch, it, total, means, data_time, compute_time, samples, step,
-                 check_input_bound=True):
-        """One progress line; warns (once per epoch) when waiting for data takes a large share."""
+    def interval(self, loader_name, epoch, it, total, means, data_time, compute_time, samples, step):
+        """One progress line: throughput, data-wait and compute seconds of the interval, the means."""
         wall = max(data_time + compute_time, 1e-9)
-        fraction = data_time / wall
         text = (f'[{loader_name}: {epoch}, {it} / {total}] FPS: {samples / wall:.1f}, '
-                f'data {data_time:.2f}s ({100 * fraction:.0f}%), compute {compute_time:.2f}s, '
+                f'data {data_time:.2f}s ({100 * data_time / wall:.0f}%), compute {compute_time:.2f}s, '
                 + ', '.join(f'{k}: {v:.5f}' for k, v in means.items()))
         self.line(text)
-        if (check_input_bound and fraction > self.input_bound_fraction
-                and (loader_name, epoch) not in self._warned_epochs):
-            self._warned_epochs.add((loader_name, epoch))
-            self.line(f'WARNING: training is input-bound: {100 * fraction:.0f}% of the time in the last '
-                      f'interval was spent waiting for data. Raise TRAIN.NUM_WORKER, use --use_lmdb 1, '
-                      f'or put the datasets on a faster disk.')
         if self._wandb is not None:
             self._wandb.log({f'{loader_name}/{k}': v for k, v in means.items()}, step=step)
+
+    def warn_if_input_bound(self, loader_name, epoch, check, num_workers=None):
+        """Logs one warning per loader and epoch when `check` (an InputBoundCheck) finds the data share
+        of the step time above input_bound_fraction. Returns whether it warned now."""
+        share = check.share()
+        if (share is None or share <= self.input_bound_fraction
+                or (loader_name, epoch) in self._warned_epochs):
+            return False
+        self._warned_epochs.add((loader_name, epoch))
+        workers = f' (now {num_workers})' if num_workers is not None else ''
+        self.line(f'WARNING: training is input-bound: {loader_name} epoch {epoch} spent {100 * share:.0f}% '
+                  f'of its step time waiting for data ({check.data:.2f}s data, {check.compute:.2f}s compute '
+                  f'over {check.measured} iterations after warm-up). Raise TRAIN.NUM_WORKER{workers}, train '
+                  f'with --use_lmdb 1, or put the datasets on a faster disk.')
+        return True
 
     def _writer(self, name):
         if name not in self._writers:
@@ -114,8 +121,33 @@ class TrainLogger:
             self._wandb = None
 
 
+class InputBoundCheck:
+    """Data-wait and compute seconds of one epoch's iterations after the first `warmup` ones (the first
+    batch of an epoch waits for the loader workers to start and fill their queues: not a sign of a
+    slow pipeline). share() is the fraction of the step time spent waiting for data."""
+
+    def __init__(self, warmup=1):
+        self.warmup = int(warmup)
+        self.seen = self.measured = 0
+        self.data = self.compute = 0.0
+
+    def add(self, data_time, compute_time):
+        self.seen += 1
+        if self.seen > self.warmup:
+            self.measured += 1
+            self.data += data_time
+            self.compute += compute_time
+
+    def share(self):
+        """None before any iteration after warm-up."""
+        if not self.measured:
+            return None
+        return self.data / max(self.data + self.compute, 1e-9)
+
+
 class Timer:
-    """Accumulates data-wait and compute seconds (CUDA work is synchronised by the stats' .item())."""
+    """Accumulates data-wait and compute seconds (CUDA work is synchronised by the stats' .item()).
+    mark_data / mark_compute also return the seconds since the previous mark."""
 
     def __init__(self):
         self.data = self.compute = 0.0
@@ -123,13 +155,15 @@ class Timer:
 
     def mark_data(self):
         now = time.perf_counter()
-        self.data += now - self._t
-        self._t = now
+        delta, self._t = now - self._t, now
+        self.data += delta
+        return delta
 
     def mark_compute(self):
         now = time.perf_counter()
-        self.compute += now - self._t
-        self._t = now
+        delta, self._t = now - self._t, now
+        self.compute += delta
+        return delta
 
     def reset(self):
         self.data = self.compute = 0.0

@@ -1,5 +1,7 @@
 """Optimiser and LR schedule from a lineage config (TRAIN.OPTIMIZER, TRAIN.LR, TRAIN.WEIGHT_DECAY,
-TRAIN.SCHEDULER.*, TRAIN.LR_DROP_EPOCH). Parameter groups come from the family's actor module."""
+TRAIN.SCHEDULER.*, TRAIN.LR_DROP_EPOCH, TRAIN.FUSED_OPTIMIZER). Parameter groups come from the family's
+actor module."""
+import functools
 import math
 
 import torch
@@ -34,15 +36,98 @@ def global_batch_plan(cfg, world_size):
     raise ValueError(f"TRAIN.GLOBAL_BATCH_MODE '{mode}' is not supported (accumulate, scale_lr, none)")
 
 
-def build_optimizer(cfg, groups, lr_scale=1.0):
-    """AdamW over `groups`; every learning rate (TRAIN.LR and the groups' own 'lr') times lr_scale."""
+FUSED_SETTINGS = {'auto': 'auto', 'true': True, 'false': False}
+
+
+class FusedOptimizerUnsupported(ValueError):
+    """TRAIN.FUSED_OPTIMIZER forces the fused AdamW kernel where this torch build has none."""
+
+
+def fused_setting(value):
+    """TRAIN.FUSED_OPTIMIZER -> 'auto', True or False. Accepts the booleans and the strings 'auto',
+    'true', 'false' (any case; yaml files give the strings, since the default 'auto' is a string)."""
+    if isinstance(value, bool):
+        return value
+    key = str(value).strip().lower()
+    if key not in FUSED_SETTINGS:
+        from lib.config import ConfigError
+        raise ConfigError(f"TRAIN.FUSED_OPTIMIZER {value!r} is not supported "
+                          f"(expected 'auto', 'true' or 'false')")
+    return FUSED_SETTINGS[key]
+
+
+@functools.lru_cache(maxsize=None)
+def _fused_adamw_probe(device, dtype):
+    """None when one fused AdamW step runs for a (device, dtype) parameter, else the error text. torch
+    checks fused support only in step(), so a one-element parameter takes one step here."""
+    try:
+        param = torch.zeros(1, device=device, dtype=dtype, requires_grad=True)
+        param.grad = torch.ones_like(param)
+        torch.optim.AdamW([param], fused=True).step()
+    except (RuntimeError, ValueError, TypeError) as e:
+        return f'{type(e).__name__}: {e}'
+    return None
+
+
+def fused_adamw_unsupported(params):
+    """Why the fused AdamW kernel cannot update `params` (parameters of any devices and dtypes) with
+    this torch build, or None when it can."""
+    kinds = sorted({(str(p.device), p.dtype) for p in params}, key=str)
+    for device, dtype in kinds:
+        reason = _fused_adamw_probe(device, dtype)
+        if reason is not None:
+            return f'{dtype} parameters on {device}: {reason}'
+    return None
+
+
+def build_optimizer(cfg, groups, lr_scale=1.0, fused=None):
+    """AdamW over `groups`; every learning rate (TRAIN.LR and the groups' own 'lr') times lr_scale.
+
+    fused (default TRAIN.FUSED_OPTIMIZER, 'auto' when the config has no such key): 'auto' uses
+    torch's fused AdamW kernel (one kernel for all parameters) when this torch build supports it for
+    the parameters' device and dtype (CUDA; CPU in recent torch), else the default multi-tensor
+    (foreach) AdamW; True forces fused (FusedOptimizerUnsupported where it cannot run); False never.
+    The update rule, parameter groups and hyperparameters are the same either way. Build the
+    optimizer after moving the network to its device."""
     name = str(cfg.TRAIN.OPTIMIZER).upper()
-    groups = [dict(g, lr=g['lr'] * lr_scale) if 'lr' in g else g for g in groups if len(g['params'])]
+    groups = [dict(g, lr=g['lr'] * lr_scale) if 'lr' in g else dict(g) for g in groups if len(g['params'])]
     if not groups:
         raise ValueError('no trainable parameters: every parameter group is empty')
-    if name == 'ADAMW':
-        return torch.optim.AdamW(groups, lr=cfg.TRAIN.LR * lr_scale, weight_decay=cfg.TRAIN.WEIGHT_DECAY)
-    raise ValueError(f"TRAIN.OPTIMIZER '{cfg.TRAIN.OPTIMIZER}' is not supported (supported: ADAMW)")
+    if name != 'ADAMW':
+        raise ValueError(f"TRAIN.OPTIMIZER '{cfg.TRAIN.OPTIMIZER}' is not supported (supported: ADAMW)")
+    mode = fused_setting(cfg.TRAIN.get('FUSED_OPTIMIZER', 'auto') if fused is None else fused)
+    use_fused = False
+    if mode is not False:
+        params = [p for g in groups for p in g['params']]
+        reason = fused_adamw_unsupported(params)
+        if reason is not None and mode is True:
+            raise FusedOptimizerUnsupported(
+                f"TRAIN.FUSED_OPTIMIZER is True but torch {torch.__version__} has no fused AdamW for "
+                f"{reason}; set TRAIN.FUSED_OPTIMIZER to 'auto' or False")
+        use_fused = reason is None
+    kwargs = {'fused': True} if use_fused else {}
+    return torch.optim.AdamW(groups, lr=cfg.TRAIN.LR * lr_scale, weight_decay=cfg.TRAIN.WEIGHT_DECAY,
+                             **kwargs)
+
+
+def is_fused(optimizer):
+    return any(bool(g.get('fused')) for g in optimizer.param_groups)
+
+
+# Per-group flags that choose the kernel, not the update: they follow the optimizer being resumed,
+# not the checkpoint (a run saved with fused AdamW may resume where it is unsupported, or vice versa).
+KERNEL_FLAGS = ('fused', 'foreach', 'capturable')
+
+
+def load_optimizer_state(optimizer, state):
+    """optimizer.load_state_dict(state), keeping this optimizer's kernel choice (KERNEL_FLAGS): the
+    step counters are then placed as that kernel expects (fused: float32 on the parameter device)."""
+    saved = state.get('param_groups')
+    if isinstance(saved, list) and len(saved) == len(optimizer.param_groups):
+        kernels = [{k: g[k] for k in KERNEL_FLAGS if k in g} for g in optimizer.param_groups]
+        state = dict(state, param_groups=[dict(s, **k) for s, k in zip(saved, kernels)])
+    optimizer.load_state_dict(state)
+    return optimizer
 
 
 def warmup_cosine_lr(step, base_lr, warmup_steps, total_steps, warmup_lr_init, lr_min, warmup_prefix=True):

@@ -8,7 +8,12 @@ optimizer step with lr_step_per_iteration. Per epoch: the family hook `actor.on_
 loader due this epoch, the LR scheduler step, then checkpoints on the family's schedule plus a
 rolling resume state; the optional actor hook `on_checkpoint_saved(path, epoch)` runs after each
 scheduled checkpoint (e.g. LoRAT's safetensors release weights). Resuming restores model, optimizer, scheduler, scaler,
-RNG states and epoch, so a resumed run continues as the uninterrupted one would have.
+RNG states and epoch, so a resumed run continues as the uninterrupted one would have (the optimizer
+keeps the kernel it was built with, fused or not, whatever the checkpoint's run used).
+
+Every print interval logs the data-wait vs compute seconds; when waiting for data takes more than
+TrainLogger.input_bound_fraction (30%) of the step time over an epoch's iterations after its first
+`input_bound_warmup`, one warning per loader and epoch names the share and the remedies.
 
 Failures are not swallowed (the lineage printed "Finished training!" and exited 0 after a crash):
 any exception propagates and the process exits non-zero.
@@ -19,7 +24,8 @@ import torch
 import torch.distributed as dist
 
 from lib.train.trainers import checkpoint as ckpt
-from lib.train.trainers.monitor import RunningMeans, Timer, TrainLogger, reduce_means
+from lib.train.trainers.monitor import InputBoundCheck, RunningMeans, Timer, TrainLogger, reduce_means
+from lib.train.trainers.optim import load_optimizer_state
 
 AMP_DTYPES = {'fp16': torch.float16, 'bf16': torch.bfloat16}
 
@@ -43,7 +49,8 @@ class Trainer:
                  checkpoint_name,
                  checkpoint_due=ckpt.lineage_checkpoint_due, grad_clip_norm=0.0, amp=None, device='cpu',
                  print_interval=50, logger=None, cfg_dict=None, info=None, settings=None, rank=0,
-                 save_resume_state=True, show_progress=True, grad_accum_steps=1, lr_step_per_iteration=False):
+                 save_resume_state=True, show_progress=True, grad_accum_steps=1, lr_step_per_iteration=False,
+                 input_bound_warmup=1):
         if int(grad_accum_steps) < 1:
             raise ValueError(f'grad_accum_steps must be >= 1, got {grad_accum_steps!r}')
         if amp not in (None, 'fp16', 'bf16'):
@@ -71,6 +78,8 @@ class Trainer:
         self.show_progress = show_progress
         self.grad_accum_steps = int(grad_accum_steps)
         self.lr_step_per_iteration = bool(lr_step_per_iteration)
+        # iterations per epoch left out of the input-bound check (the loader workers' start-up)
+        self.input_bound_warmup = int(input_bound_warmup)
         self._accumulated = 0
         self.epoch = 0
         self.history = {}
@@ -103,17 +112,17 @@ class Trainer:
         self.actor.train(training)
         if hasattr(loader.sampler, 'set_epoch'):
             loader.sampler.set_epoch(epoch)
-        means, timer = RunningMeans(), Timer()
-        total, interval_samples, interval_start = len(loader), 0, 1
+        means, timer, bound = RunningMeans(), Timer(), InputBoundCheck(self.input_bound_warmup)
+        total, interval_samples = len(loader), 0
         progress = self._progress(total, f'{loader.name} {epoch}')
         non_blocking = bool(getattr(loader, 'pin_memory', False))
         with torch.set_grad_enabled(training):
             for it, data in enumerate(loader, 1):
-                timer.mark_data()
+                data_time = timer.mark_data()
                 data = move_to_device(data, self.device, non_blocking)
                 data['epoch'] = epoch
                 data['settings'] = self.settings
-                with self._autocast():
+                with self.autocast():
                     loss, stats = self.actor(data)
                 if not torch.isfinite(loss.detach()).all():
                     raise FloatingPointError(f'non-finite loss {loss.item()} at epoch {epoch}, '
@@ -121,7 +130,7 @@ class Trainer:
                                              f'({loader.name}); stats: {stats}')
                 if training:
                     self.step(loss, flush=it == total)
-                timer.mark_compute()
+                bound.add(data_time, timer.mark_compute())
                 batch = self._batch_size(data)
                 means.update(stats, batch)
                 interval_samples += batch
@@ -130,12 +139,12 @@ class Trainer:
                     progress.set_postfix(loss=f"{stats.get('Loss/total', loss.item()):.4f}", refresh=False)
                 if it % self.print_interval == 0 or it == total:
                     shown = reduce_means(dict(means.means(), **self._lr_stats()), self.device)
-                    # The first batch of an epoch always waits for the loader to fill: not a warning sign.
                     self.logger.interval(loader.name, epoch, it, total, shown, timer.data, timer.compute,
-                                         interval_samples, step=(epoch - 1) * total + it,
-                                         check_input_bound=interval_start > 1)
+                                         interval_samples, step=(epoch - 1) * total + it)
+                    self.logger.warn_if_input_bound(loader.name, epoch, bound,
+                                                    getattr(loader, 'num_workers', None))
                     timer.reset()
-                    interval_samples, interval_start = 0, it + 1
+                    interval_samples = 0
         if progress is not None:
             progress.close()
         epoch_means = reduce_means(dict(means.means(), **self._lr_stats()), self.device)
@@ -165,10 +174,13 @@ class Trainer:
             self.lr_scheduler.step()
         return True
 
-    def _autocast(self):
+    def autocast(self):
+        """The autocast context of a training forward (a no-op without AMP)."""
         if self.amp is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=AMP_DTYPES[self.amp])
+
+    _autocast = autocast
 
     def _lr_stats(self):
         return {f'LearningRate/group{i}': g['lr'] for i, g in enumerate(self.optimizer.param_groups)}
@@ -228,7 +240,7 @@ class Trainer:
             raise KeyError(f"{path}: not a training checkpoint (no 'net' key; keys: {sorted(state)})")
         self.actor.unwrapped_net.load_state_dict(state['net'])
         if state.get('optimizer'):
-            self.optimizer.load_state_dict(state['optimizer'])
+            load_optimizer_state(self.optimizer, state['optimizer'])
         self.epoch = int(state.get('epoch', 0))
         if self.lr_scheduler is not None:
             if state.get('lr_scheduler'):
