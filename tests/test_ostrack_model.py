@@ -108,7 +108,9 @@ def test_ce_keeps_the_tokens_the_template_centre_attends_to():
 
 
 def test_keep_rate_override_and_output_shapes():
-    model = build_model('ostrack', 'tiny_ce', training=True).eval()
+    cfg = load_config('ostrack', 'tiny_ce')  # with CE after blocks 1 and 2 whatever the yaml says
+    cfg.MODEL.BACKBONE.CE_LOC, cfg.MODEL.BACKBONE.CE_KEEP_RATIO = [1, 2], [0.7, 0.7]
+    model = build_model_from_cfg('ostrack', cfg, training=True).eval()
     z, x = torch.randn(2, 3, 64, 64), torch.randn(2, 3, 128, 128)
     with torch.no_grad():
         out = model(z, x)

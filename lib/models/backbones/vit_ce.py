@@ -120,22 +120,30 @@ class VisionTransformerCE(nn.Module):
         self.pos_embed_z.copy_(interpolate_pos_embed(grid_pos_embed, self.grid_z))
         self.pos_embed_x.copy_(interpolate_pos_embed(grid_pos_embed, self.grid_x))
 
+    def embed_template(self, z):
+        """Template patch tokens with position (and frame identity) embeddings: (B, L_z, C)."""
+        z = self.patch_embed(z) + self.pos_embed_z
+        return z + self.temporal_pos_embed_z if self.frame_identity_embed else z
+
+    def embed_search(self, x):
+        x = self.patch_embed(x) + self.pos_embed_x
+        return x + self.temporal_pos_embed_x if self.frame_identity_embed else x
+
     def embed(self, z, x):
         """Patch tokens with position (and frame identity) embeddings: (B, L_z, C), (B, L_x, C)."""
-        z = self.patch_embed(z) + self.pos_embed_z
-        x = self.patch_embed(x) + self.pos_embed_x
-        if self.frame_identity_embed:
-            z = z + self.temporal_pos_embed_z
-            x = x + self.temporal_pos_embed_x
-        return z, x
+        return self.embed_template(z), self.embed_search(x)
 
-    def forward(self, z, x, ce_template_mask=None, ce_keep_rate=None, return_last_attn=False):
+    def forward(self, z, x, ce_template_mask=None, ce_keep_rate=None, return_last_attn=False,
+                template_tokens=None):
         """z (B,3,Hz,Wz), x (B,3,Hx,Wx) -> tokens (B, L_z + L_x, C) after the final norm, and an aux dict
         {'attn': last block's attention map or None, 'removed_indexes_s': per CE block (B, n) long or None}.
 
         ce_template_mask (B, L_z) bool selects the template rows whose attention ranks the search
-        tokens (None = all); ce_keep_rate overrides every CE block's keep ratio (training schedule)."""
-        z, x = self.embed(z, x)
+        tokens (None = all); ce_keep_rate overrides every CE block's keep ratio (training schedule).
+        template_tokens: embed_template(z) computed earlier (a tracker caches it per sequence); z is
+        then ignored (may be None)."""
+        z = self.embed_template(z) if template_tokens is None else template_tokens
+        x = self.embed_search(x)
         lens_z, lens_x = z.shape[1], x.shape[1]
         tokens = self.pos_drop(torch.cat([z, x], dim=1))
         aux = {'attn': None, 'removed_indexes_s': []}

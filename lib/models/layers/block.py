@@ -6,7 +6,7 @@ import torch
 import torch.nn as nn
 from timm.layers import DropPath, Mlp
 
-from lib.models.layers.attention import Attention, reduce_ce_scores
+from lib.models.layers.attention import Attention, ce_scores_from_map
 
 
 class Block(nn.Module):
@@ -48,7 +48,7 @@ class Block(nn.Module):
             x_attn, attn_map = self.attn(self.norm1(x), return_attention=True)
             scores = None
             if lens_keep < lens_s:
-                scores = reduce_ce_scores(attn_map[:, :, :lens_t, lens_t:], ce_template_mask)
+                scores = ce_scores_from_map(attn_map, lens_t, ce_template_mask)
         elif lens_keep < lens_s:
             x_attn, scores = self.attn.forward_with_ce_scores(self.norm1(x), lens_t, ce_template_mask)
         else:

@@ -90,25 +90,27 @@ class LoRAT(nn.Module):
         return self.pos_embed.view(1, xh, xw, -1)[:, :zh, :zw].reshape(1, zh * zw, -1)
 
     def embed_template(self, z, z_feat_mask):
+        """Template tokens (B, Hz*Wz, d): patch + position + token type (foreground / background)."""
         tokens = self.patch_embed(z) + self.template_pos_embed()
         return tokens + self.token_type_embed[z_feat_mask.flatten(1).long()]
 
     def embed_search(self, x):
         return self.patch_embed(x) + self.pos_embed + self.token_type_embed[TYPE_SEARCH].view(1, 1, -1)
 
-    def forward_features(self, z, x, z_feat_mask):
+    def forward_features(self, z, x, z_feat_mask, template_tokens=None):
         """Normed search tokens (B, Hx*Wx, d) after the joint blocks."""
-        z_tokens = self.embed_template(z, z_feat_mask)
+        z_tokens = self.embed_template(z, z_feat_mask) if template_tokens is None else template_tokens
         tokens = torch.cat((z_tokens, self.embed_search(x)), dim=1)
         for block in self.blocks:
             tokens = block(tokens)
         return self.norm(tokens)[:, z_tokens.shape[1]:]
 
-    def forward(self, z, x, z_feat_mask):
+    def forward(self, z, x, z_feat_mask, template_tokens=None):
         """z (B,3,Hz*14,Wz*14), x (B,3,Hx*14,Wx*14) normalised crops; z_feat_mask (B,Hz,Wz) int (1 where
         the template patch touches the target box). Returns {'score_map': (B,Hx,Wx) logits,
-        'boxes': (B,Hx,Wx,4) x1y1x2y2 normalised to the search crop}."""
-        return self.head(self.forward_features(z, x, z_feat_mask))
+        'boxes': (B,Hx,Wx,4) x1y1x2y2 normalised to the search crop}. template_tokens:
+        embed_template(z, z_feat_mask) computed once per sequence (z and z_feat_mask may be None)."""
+        return self.head(self.forward_features(z, x, z_feat_mask, template_tokens))
 
 
 def template_foreground_mask(boxes_xyxy, template_size, feat_hw):

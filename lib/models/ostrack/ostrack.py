@@ -18,16 +18,23 @@ class OSTrack(nn.Module):
         self.feat_sz_s = int(box_head.feat_sz)
         self.feat_len_s = self.feat_sz_s ** 2
 
-    def forward(self, template, search, ce_template_mask=None, ce_keep_rate=None, return_last_attn=False):
+    def forward(self, template, search, ce_template_mask=None, ce_keep_rate=None, return_last_attn=False,
+                template_tokens=None):
         """template (B,3,Hz,Wz), search (B,3,Hx,Wx) -> dict:
         'pred_boxes' (B,1,4) cx,cy,w,h normalized to the search crop; 'score_map' (B,1,H,W) sigmoid;
         'size_map' (B,2,H,W); 'offset_map' (B,2,H,W); 'backbone_feat' (B, L_z+L_x, C);
-        'aux_dict' {'attn', 'removed_indexes_s'} (the latter also at top level, as in the official model)."""
+        'aux_dict' {'attn', 'removed_indexes_s'} (the latter also at top level, as in the official model).
+        template_tokens: embed_template(template) computed once per sequence (template may be None)."""
         feat, aux = self.backbone(template, search, ce_template_mask=ce_template_mask,
-                                  ce_keep_rate=ce_keep_rate, return_last_attn=return_last_attn)
+                                  ce_keep_rate=ce_keep_rate, return_last_attn=return_last_attn,
+                                  template_tokens=template_tokens)
         out = self.forward_head(feat)
         out.update(aux_dict=aux, backbone_feat=feat, removed_indexes_s=aux['removed_indexes_s'])
         return out
+
+    def embed_template(self, template):
+        """The template's tokens (B, L_z, C) for forward(..., template_tokens=...)."""
+        return self.backbone.embed_template(template)
 
     def forward_head(self, cat_feature, gt_score_map=None):
         """Runs the head on the last feat_sz^2 tokens (the search map)."""

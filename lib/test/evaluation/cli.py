@@ -1,6 +1,7 @@
 """Command line of tracking/test.py (the lineage's arguments): main(argv) -> exit code.
 
     python tracking/test.py ostrack vitb_256_mae_ce_32x4_ep300 --dataset lasot --threads 16 --num_gpus 4
+    python tracking/test.py lorat base_224 --dataset lasot --batch_sequences 32 --precision bf16
 
 Exit codes: 0 all sequences done, 1 some sequences failed (listed), 2 bad arguments/configuration.
 """
@@ -8,6 +9,8 @@ import argparse
 import importlib
 import os
 import sys
+
+from lib.test.tracker.options import COMPILE, PRECISION
 
 DEFAULT_DATASET = 'lasot'
 
@@ -30,7 +33,35 @@ def build_parser():
     parser.add_argument('--checkpoint', default=None, help="weights file (default: the config's checkpoint path)")
     parser.add_argument('--results_path', default=None,
                         help='results root (default: results_path of lib/test/evaluation/local.py)')
+    speed = parser.add_argument_group('inference speed',
+                                      'the boxes stay the same; see lib/test/tracker/options.py')
+    speed.add_argument('--batch_sequences', type=int, default=1,
+                       help='track this many sequences together, one network forward per step (default 1)')
+    speed.add_argument('--precision', choices=PRECISION, default=None,
+                       help="autocast precision of the network (default: fp32; LoRAT: fp16 on CUDA when "
+                            "TEST.AMP, as the official evaluation)")
+    speed.add_argument('--compile', choices=COMPILE, default='off',
+                       help='torch.compile or CUDA-graph capture of the per-frame network step (default off)')
+    speed.add_argument('--reference', action='store_true',
+                       help='the plain reference path: fp32, explicit attention, numpy/cv2 crops, no '
+                            'template cache, eager (the official computation)')
     return parser
+
+
+def inference_options(args):
+    """InferenceOptions from the speed flags (UsageError for contradictions)."""
+    from lib.test.tracker.options import InferenceOptions
+    if args.reference:
+        if args.precision not in (None, 'fp32') or args.compile != 'off':
+            raise UsageError('--reference is the plain fp32 eager path: do not combine it with '
+                             '--precision bf16/fp16 or --compile')
+        return InferenceOptions.plain()
+    if args.compile == 'cudagraph':
+        import torch
+        if not torch.cuda.is_available():
+            raise UsageError('--compile cudagraph needs a CUDA GPU (none is available); '
+                             'use --compile compile')
+    return InferenceOptions(precision=args.precision, compile=args.compile)
 
 
 def _user_error_message(exc):
@@ -63,14 +94,21 @@ def load_dataset(name, sequence=None):
 def prepare(args):
     """Validates everything that can be checked before tracking; returns (dataset, tracker)."""
     from lib.test.evaluation.tracker import Tracker
-    from lib.test.tracker import check_tracker
+    from lib.test.tracker import check_tracker, tracker_has_network
     if args.threads < 0 or args.num_gpus < 0:
         raise UsageError('--threads and --num_gpus must be >= 0')
+    if args.batch_sequences < 1:
+        raise UsageError('--batch_sequences must be >= 1')
+    if args.batch_sequences > 1 and args.threads:
+        raise UsageError('--batch_sequences runs the batch in this process: use it without --threads')
     check_tracker(args.tracker_name, args.tracker_param)
+    if args.batch_sequences > 1 and not tracker_has_network(args.tracker_name):
+        raise UsageError(f'--batch_sequences needs a tracker with a network; {args.tracker_name} has none')
+    options = inference_options(args)
     if args.checkpoint is not None and not os.path.isfile(args.checkpoint):
         raise UsageError(f'--checkpoint {args.checkpoint}: no such file')
     tracker = Tracker(args.tracker_name, args.tracker_param, args.dataset_name, args.runid,
-                      checkpoint=args.checkpoint, results_path=args.results_path)
+                      checkpoint=args.checkpoint, results_path=args.results_path, options=options)
     _ = tracker.results_path  # resolves local.py now, so a missing one is reported before tracking
     dataset = load_dataset(args.dataset_name, args.sequence)
     return dataset, tracker
@@ -84,7 +122,8 @@ def main(argv=None):
     except (UsageError, ValueError, KeyError, OSError, RuntimeError) as e:
         print(f'error: {_user_error_message(e)}', file=sys.stderr)
         return 2
-    summary = run_dataset(dataset, [tracker], debug=args.debug, threads=args.threads, num_gpus=args.num_gpus)
+    summary = run_dataset(dataset, [tracker], debug=args.debug, threads=args.threads, num_gpus=args.num_gpus,
+                          batch_sequences=args.batch_sequences)
     if not summary.ok:
         print(f'error: {len(summary.failed)} sequence(s) failed (see the list above)', file=sys.stderr)
         return 1

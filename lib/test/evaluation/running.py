@@ -8,6 +8,9 @@
   are still saved.
 - threads=N starts N worker processes (spawn). Worker k uses cuda:(k % num_gpus) when CUDA is
   available and num_gpus > 0, else the CPU. Each worker builds each tracker once and reuses it.
+- batch_sequences=K (> 1) tracks K sequences at once in this process, one network forward per step
+  (lib/test/tracker/batched.py); each sequence's files are written when it completes, in the same
+  format, so skipping complete sequences on restart works the same way.
 """
 import collections
 import dataclasses
@@ -303,12 +306,59 @@ def _run_in_workers(tasks, trackers, sequences, summary, progress, debug, thread
         pool.stop()
 
 
-def run_dataset(dataset, trackers, debug=0, threads=0, num_gpus=8):
+def _run_batched(tasks, trackers, sequences, summary, progress, debug, num_gpus, batch_size):
+    """In this process, each tracker's sequences `batch_size` at a time (lib.test.tracker.batched);
+    each sequence's results are written as soon as it completes."""
+    device = worker_device(0, num_gpus)
+    impls = {}
+    by_tracker = collections.defaultdict(list)
+    for ti, si in tasks:
+        by_tracker[ti].append(sequences[si])
+    for ti, seqs in by_tracker.items():
+        tracker = trackers[ti]
+        reported = set()
+
+        def report(seq, seconds=None, error=None):
+            reported.add(seq.name)
+            _record(summary, tracker, seq.name, len(seq.frames), seconds, error=error)
+            progress.step()
+
+        def on_finish(seq, output):
+            try:
+                tracker.save_results(seq, output)
+            except Exception as e:
+                if debug:
+                    raise
+                report(seq, error=describe_error(e))
+                return
+            report(seq, float(output['time'].sum()))
+
+        try:
+            impl = _tracker_impl(impls, ti, tracker, device, debug)
+            for seq in seqs:
+                remove_stray_temp_files(tracker, seq)
+            on_error = None if debug else (lambda seq, e: report(seq, error=describe_error(e)))
+            tracker.run_sequences_batched(seqs, impl, batch_size, on_finish, on_error, debug=debug)
+        except Exception as e:
+            if debug:
+                raise
+            for seq in seqs:
+                if seq.name not in reported:
+                    report(seq, error=describe_error(e))
+
+
+def run_dataset(dataset, trackers, debug=0, threads=0, num_gpus=8, batch_sequences=1):
     """Runs every tracker on every sequence of `dataset` and saves the results.
 
     dataset: SequenceList (or a list / a single Sequence); trackers: list of Tracker (or one).
-    Returns a RunSummary; prints progress, the overall FPS and any failures.
+    batch_sequences > 1 runs that many sequences together through one network forward per frame step
+    (in this process; not with threads). Returns a RunSummary; prints progress, the overall FPS and
+    any failures.
     """
+    if batch_sequences < 1:
+        raise ValueError(f'batch_sequences must be >= 1, got {batch_sequences}')
+    if batch_sequences > 1 and threads:
+        raise ValueError('batch_sequences > 1 runs in this process: use threads=0')
     sequences = list(dataset) if isinstance(dataset, (list, tuple)) else [dataset]
     trackers = list(trackers) if isinstance(trackers, (list, tuple)) else [trackers]
     for tracker in trackers:
@@ -327,7 +377,9 @@ def run_dataset(dataset, trackers, debug=0, threads=0, num_gpus=8):
                 progress.step()
             else:
                 tasks.append((ti, si))
-        if threads and tasks:
+        if batch_sequences > 1 and tasks:
+            _run_batched(tasks, trackers, sequences, summary, progress, debug, num_gpus, batch_sequences)
+        elif threads and tasks:
             _run_in_workers(tasks, trackers, sequences, summary, progress, debug, threads, num_gpus)
         else:
             _run_in_process(tasks, trackers, sequences, summary, progress, debug, num_gpus)

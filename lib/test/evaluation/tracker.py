@@ -16,8 +16,8 @@ class Tracker:
     run_id: optional int, appended as _%03d to the results folder; results_path: where results go
     (default: results_path of lib/test/evaluation/local.py, read only when first needed)."""
 
-    def __init__(self, name, parameter_name, dataset_name=None, run_id=None, display_name=None, checkpoint=None,
-                 results_path=None):
+    def __init__(self, name, parameter_name, dataset_name=None, run_id=None, display_name=None,
+                 checkpoint=None, results_path=None, options=None):
         from lib.test.tracker import tracker_module
         tracker_module(name)  # unknown script: fail now, with the list of known ones
         self.name = name
@@ -27,6 +27,7 @@ class Tracker:
         self.display_name = display_name or (
             f'{name}_{parameter_name}' if run_id is None else f'{name}_{parameter_name}_{run_id:03d}')
         self.checkpoint = checkpoint
+        self.options = options  # lib.test.tracker.options.InferenceOptions or None (the tracker's defaults)
         self._results_path = results_path
 
     def __repr__(self):
@@ -57,7 +58,8 @@ class Tracker:
     def build(self, device=None, debug=0):
         """The tracker implementation (lib.test.tracker.build_tracker), built once and reused."""
         from lib.test.tracker import build_tracker
-        return build_tracker(self.name, self.parameter_name, checkpoint=self.checkpoint, device=device, debug=debug)
+        return build_tracker(self.name, self.parameter_name, checkpoint=self.checkpoint, device=device,
+                             debug=debug, options=self.options)
 
     def run_sequence(self, seq, tracker_impl, debug=0):
         """Tracks every frame of `seq`: frame 0 initializes, frames 1+ track.
@@ -88,8 +90,26 @@ class Tracker:
             start = time.perf_counter()
             out = tracker_impl.track(image, info)
             times[index] = time.perf_counter() - start
-            boxes[index] = _check_box(out, seq.name, index)
+            boxes[index] = check_box_output(out, seq.name, index)
         return {'target_bbox': boxes, 'time': times}
+
+    def run_sequences_batched(self, sequences, tracker_impl, batch_size, on_finish, on_error, debug=0):
+        """Tracks `sequences` `batch_size` at a time in one network forward per step
+        (lib.test.tracker.batched); on_finish(seq, output) gets run_sequence's output dict of each
+        completed sequence, on_error(seq, exception) each failure (None: exceptions propagate)."""
+        from lib.test.tracker.batched import run_sequences_batched
+
+        def finished(seq, boxes, times):
+            for index, box in enumerate(boxes):
+                check_box_output({'target_bbox': box}, seq.name, index)
+            on_finish(seq, {'target_bbox': np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
+                            'time': np.asarray(times, dtype=np.float64)})
+
+        if not hasattr(tracker_impl, 'track_slots'):
+            raise TypeError(f'{self.display_name}: --batch_sequences needs a tracker with a network '
+                            f'(track_slots); {type(tracker_impl).__name__} has none')
+        run_sequences_batched(tracker_impl, sequences, batch_size, on_finish=finished, on_error=on_error,
+                              pass_ground_truth=bool(debug))
 
     def save_results(self, seq, output):
         """Writes <seq>.txt and <seq>_time.txt atomically (the box file last: it marks completion)."""
@@ -97,7 +117,7 @@ class Tracker:
                                        output['time'])
 
 
-def _check_box(out, seq_name, index):
+def check_box_output(out, seq_name, index):
     box = out.get('target_bbox') if isinstance(out, dict) else None
     try:
         box = np.asarray(box, dtype=np.float64).reshape(4)
@@ -105,3 +125,6 @@ def _check_box(out, seq_name, index):
         raise ValueError(f"{seq_name}, frame {index}: track() must return {{'target_bbox': [x, y, w, h]}}, "
                          f"got {out!r}") from None
     return box
+
+
+_check_box = check_box_output  # the old name
