@@ -42,7 +42,7 @@ def _synchronize(device):
 def _video(num_frames, frame_size, seed=3):
     from lib.utils.synthetic import render_sequence
     seq = render_sequence(seed, num_frames=num_frames, size=tuple(frame_size), out_of_view=True)
-    return seq.frames(), [float(v) for v in seq.full_boxes[0]], seq.boxes
+    return seq.frames(), [float(v) for v in seq.full_boxes[0]], seq.full_boxes
 
 
 def time_tracker(tracker, frames, init_box, warmup):
