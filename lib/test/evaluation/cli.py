@@ -34,7 +34,8 @@ def build_parser():
     parser.add_argument('--results_path', default=None,
                         help='results root (default: results_path of lib/test/evaluation/local.py)')
     speed = parser.add_argument_group('inference speed',
-                                      'the boxes stay the same; see lib/test/tracker/options.py')
+                                      'fp32 paths give the plain boxes, bf16/fp16 approximate them; '
+                                      'see lib/test/tracker/options.py')
     speed.add_argument('--batch_sequences', type=int, default=1,
                        help='track this many sequences together, one network forward per step (default 1)')
     speed.add_argument('--precision', choices=PRECISION, default=None,
