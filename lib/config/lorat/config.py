@@ -16,7 +16,7 @@ Facts encoded here (see the experiments/lorat/*.yaml variants for S/L/g and 378)
   both summed over cells and divided by the number of positives.
 - test: Hann window penalty 0.45, fp16 autocast on CUDA.
 """
-from lib.config import CfgNode
+from lib.config import CfgNode, add_training_speed_keys
 
 
 def defaults():
@@ -68,15 +68,7 @@ def defaults():
     cfg.TRAIN.AMP = True
     cfg.TRAIN.AMP_DTYPE = "float16"  # float16 (with GradScaler, official) or bfloat16
     cfg.TRAIN.COMPILE = False  # torch.compile the network for training (official: on; CLI --compile 0/1)
-    # AdamW kernel: 'auto' = torch's fused AdamW where this torch build supports it on the device (CUDA,
-    # recent CPU builds), else the multi-tensor one; 'true' forces fused (error if unsupported); 'false'.
-    # Quote the value in yaml files ('true'), the default being a string.
-    cfg.TRAIN.FUSED_OPTIMIZER = "auto"
-    # Recompute each transformer block in the backward pass instead of storing its activations: roughly
-    # 30-50% more compute for far less activation memory (LoRAT-L/224, batch 16, H100: peak 8.8 -> 3.9 GiB,
-    # 137 -> 213 ms/step). The official L-224/378 and g-224/378 runs need a lot of GPU memory at their
-    # batch sizes; this lets them fit on smaller GPUs (OneStream addition).
-    cfg.TRAIN.GRAD_CHECKPOINT = False
+    add_training_speed_keys(cfg.TRAIN)  # FUSED_OPTIMIZER, GRAD_CHECKPOINT (the official L/g runs need memory)
     cfg.TRAIN.BCE_WEIGHT = 1.0
     cfg.TRAIN.GIOU_WEIGHT = 1.0
     cfg.TRAIN.IOU_AWARE_CLASSIFICATION_SCORE = True

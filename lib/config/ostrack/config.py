@@ -4,7 +4,7 @@ Keys the official config declares but never reads (EXTRA_MERGER, MID_PE, MERGE_L
 CLS_TOKEN_USE_MODE, FREEZE_LAYERS, SCHEDULER.DECAY_RATE) stay declared so the official yaml files load
 unchanged under the strict merge.
 """
-from lib.config import CfgNode
+from lib.config import CfgNode, add_training_speed_keys
 
 
 def defaults():
@@ -62,13 +62,7 @@ def defaults():
     # OneStream additions (speed; none changes what is computed beyond float rounding):
     cfg.TRAIN.AMP_DTYPE = "float16"  # with AMP: float16 (+ GradScaler, the official) or bfloat16 (--amp wins)
     cfg.TRAIN.COMPILE = False  # torch.compile the network for training (CLI --compile 0/1 wins)
-    # AdamW kernel: 'auto' = torch's fused AdamW where this torch build supports it on the device (CUDA,
-    # recent CPU builds), else the multi-tensor one; 'true' forces fused (error if unsupported); 'false'.
-    # Quote the value in yaml files ('true'), the default being a string.
-    cfg.TRAIN.FUSED_OPTIMIZER = "auto"
-    # Recompute each transformer block in the backward pass instead of storing its activations: roughly
-    # 30-50% more compute for far less activation memory (ViT-L / large batches on small GPUs).
-    cfg.TRAIN.GRAD_CHECKPOINT = False
+    add_training_speed_keys(cfg.TRAIN)  # FUSED_OPTIMIZER, GRAD_CHECKPOINT
     cfg.TRAIN.CE_START_EPOCH = 20
     cfg.TRAIN.CE_WARM_EPOCH = 80
     cfg.TRAIN.DROP_PATH_RATE = 0.1
