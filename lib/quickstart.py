@@ -12,8 +12,15 @@ import sys
 import time
 
 BASELINE = ('firstbox', 'default')
-# script -> (default tiny config, checkpoint file stem written by that family's actor)
-FAMILIES = {'ostrack': ('tiny_ce', 'OSTrack'), 'lorat': ('tiny_quickstart', 'LoRAT')}
+# script -> (default tiny config, the module naming its checkpoint files (CHECKPOINT_NAME))
+FAMILIES = {'ostrack': ('tiny_ce', 'lib.test.tracker.ostrack'),
+            'lorat': ('tiny_quickstart', 'lib.test.tracker.lorat')}
+
+
+def checkpoint_name(script):
+    """The file stem of the family's checkpoints (OSTrack_ep0045.pth.tar -> 'OSTrack')."""
+    import importlib
+    return importlib.import_module(FAMILIES[script][1]).CHECKPOINT_NAME
 
 
 def parse_args(argv):
@@ -42,7 +49,7 @@ def ensure_local_files():
 
 
 def tracker_display_name(script, config):
-    return f'{FAMILIES[script][1]} {config}'
+    return f'{checkpoint_name(script)} {config}'
 
 
 def run(config=None, save_dir=None, threads=0, fresh=False, seed=42, print_fn=print, script='ostrack'):
@@ -77,7 +84,7 @@ def run(config=None, save_dir=None, threads=0, fresh=False, seed=42, print_fn=pr
     from lib.test.evaluation.running import run_dataset
     from lib.test.evaluation.tracker import Tracker
     results_path = os.path.join(save_dir, 'tracking_results')
-    weights = checkpoint_path(checkpoint_dir(save_dir, script, config), FAMILIES[script][1], cfg.TEST.EPOCH)
+    weights = checkpoint_path(checkpoint_dir(save_dir, script, config), checkpoint_name(script), cfg.TEST.EPOCH)
     dataset = get_dataset('synthetic')
     trackers = [Tracker(script, config, dataset_name='synthetic', checkpoint=weights, results_path=results_path,
                         display_name=tracker_display_name(script, config)),
@@ -105,6 +112,6 @@ def main(argv=None):
     _, aucs, _ = run(config, args.save_dir, args.threads, args.fresh, args.seed, script=args.script)
     tracker_auc = aucs[tracker_display_name(args.script, config)]
     baseline_auc = aucs['first box (baseline)']
-    print(f'[quickstart] AUC: {FAMILIES[args.script][1]} {tracker_auc:.1f}, first box {baseline_auc:.1f}, '
+    print(f'[quickstart] AUC: {checkpoint_name(args.script)} {tracker_auc:.1f}, first box {baseline_auc:.1f}, '
           f'gain {tracker_auc - baseline_auc:+.1f} points')
     return 0

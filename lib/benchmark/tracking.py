@@ -40,9 +40,9 @@ def _synchronize(device):
 
 
 def _video(num_frames, frame_size, seed=3):
-    from lib.utils.synthetic import render_sequence
-    seq = render_sequence(seed, num_frames=num_frames, size=tuple(frame_size), out_of_view=True)
-    return seq.frames(), [float(v) for v in seq.full_boxes[0]], seq.full_boxes
+    """(frames, init box, whole target boxes) of a synthetic video whose target leaves the frame."""
+    from lib.test.tracker.agreement import synthetic_sequence
+    return synthetic_sequence(seed, num_frames=num_frames, size=tuple(frame_size))
 
 
 def time_tracker(tracker, frames, init_box, warmup):

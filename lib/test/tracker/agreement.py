@@ -20,7 +20,7 @@ SEARCH_PEAK = 0.8  # OSTrack: added to 0.2 x the (0..1) score map at the peak ce
 LOGIT_PEAK = 8.0  # LoRAT: added to 0.1 x the logits at the peak cell
 BOX_SHRINK = 0.25  # LoRAT: the boxes scaled around their cell centre (see add_stand_in_hooks)
 OSTRACK_SIZE_SCALE = 0.5  # OSTrack: the size map scaled (see add_stand_in_hooks)
-RANDOM_LAYER_SCALE = 0.5  # LayerScale gamma of random DINOv2 blocks (see set_layer_scales_)
+RANDOM_LAYER_SCALE = 0.5  # LayerScale gamma of random DINOv2 blocks (see build_network)
 
 
 def synthetic_sequence(seed=3, num_frames=30, size=(160, 120)):
@@ -37,23 +37,15 @@ def build_network(script, config_name, seed=0, peaked=False):
     config_name: a config of experiments/<script>/, or a merged config (CfgNode) itself."""
     from lib.config import load_config
     from lib.models import build_model_from_cfg
+    from lib.models.lorat.builder import set_layer_scale_
     cfg = load_config(script, config_name) if isinstance(config_name, str) else copy.deepcopy(config_name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         network = build_model_from_cfg(script, cfg, training=False).eval()
-    set_layer_scales_(network, RANDOM_LAYER_SCALE)
+    # a random DINOv2 starts at LAYER_SCALE_INIT (1e-5 by default), where the blocks barely touch the
+    # residual stream and attention or precision changes would go unseen
+    set_layer_scale_(network, RANDOM_LAYER_SCALE)
     return cfg, add_stand_in_hooks(network, peaked)
-
-
-def set_layer_scales_(network, value):
-    """Sets every LayerScale gamma (DINOv2 blocks) to `value`: a random DINOv2 starts at 1e-5, where the
-    blocks barely touch the residual stream and attention or precision changes would go unseen."""
-    from timm.layers import LayerScale
-    with torch.no_grad():
-        for module in network.modules():
-            if isinstance(module, LayerScale):
-                module.gamma.fill_(value)
-    return network
 
 
 def add_stand_in_hooks(network, peaked=False):

@@ -155,7 +155,8 @@ class OSTrackTracker(SlotTracker):
 
     def network_step(self, template, search, ce_template_mask):
         """Network (under the precision's autocast) + Hann window + box decoding in fp32:
-        {'pred': (B, 4) normalised cx, cy, w, h, 'score_map', 'response', 'removed'}."""
+        {'pred': (B, 4) normalised cx, cy, w, h, 'score_map', 'response', 'removed'} ('removed', the
+        eliminated search tokens, only with debug output: nothing else reads it)."""
         out = self.forward_network(template, search, ce_template_mask)
         score_map = out['score_map'].float()
         window = self.window
@@ -164,7 +165,7 @@ class OSTrackTracker(SlotTracker):
         response = window * score_map
         pred = self.network.box_head.cal_bbox(response, out['size_map'].float(), out['offset_map'].float())
         return {'pred': pred.view(-1, 4), 'score_map': score_map, 'response': response,
-                'removed': removed_search_tokens(out)}
+                'removed': removed_search_tokens(out) if self.debug else None}
 
     def track_slots(self, images, slots, infos=None, pad_to=None):
         """Advances each slot by its next frame in one network forward; returns [{'target_bbox'}]."""
