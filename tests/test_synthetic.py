@@ -139,6 +139,21 @@ def test_lasot_layout(tmp_path):
     assert not np.array_equal(ground_truths['rings-3'][0], ground_truths['rings-1'][0])
 
 
+def test_lasot_held_out_set_does_not_depend_on_the_training_count(tmp_path):
+    # the same test sequences (ground truth and pixels) whether 1 or 3 training sequences come first,
+    # so results on the held-out set stay comparable when the training set grows
+    few = write_lasot(str(tmp_path / 'few'), classes=['rings'], seqs_per_class=1, test_per_class=2, **SMALL)
+    many = write_lasot(str(tmp_path / 'many'), classes=['rings'], seqs_per_class=3, test_per_class=2, **SMALL)
+    assert few['test'] == ['rings-2', 'rings-3'] and many['test'] == ['rings-4', 'rings-5']
+    for a, b in zip(few['test'], many['test']):
+        folder_a, folder_b = tmp_path / 'few' / 'rings' / a, tmp_path / 'many' / 'rings' / b
+        assert (folder_a / 'groundtruth.txt').read_bytes() == (folder_b / 'groundtruth.txt').read_bytes()
+        assert (folder_a / 'img' / '00000001.jpg').read_bytes() == (folder_b / 'img' / '00000001.jpg').read_bytes()
+    # and the training sequences the two share are the same too
+    assert ((tmp_path / 'few' / 'rings' / 'rings-1' / 'groundtruth.txt').read_bytes()
+            == (tmp_path / 'many' / 'rings' / 'rings-1' / 'groundtruth.txt').read_bytes())
+
+
 def test_got10k_layout(tmp_path):
     names = write_got10k(str(tmp_path), n_train=2, n_val=1, n_test=1, **SMALL)
     assert _lines(tmp_path / 'train' / 'list.txt') == ['GOT-10k_Train_000001', 'GOT-10k_Train_000002']

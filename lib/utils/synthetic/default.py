@@ -16,11 +16,11 @@ import time
 from .coco import write_coco
 from .layouts import write_got10k, write_lasot, write_trackingnet
 
-FORMAT_VERSION = 1  # bump when the generator's output changes, so old sets are regenerated
+FORMAT_VERSION = 2  # bump when the generator's output changes, so old sets are regenerated
 MARKER = '.synthetic_complete.json'
 DEFAULT_SPEC = {
     'seed': 0,
-    'lasot': {'classes': 4, 'seqs_per_class': 10, 'test_per_class': 3},
+    'lasot': {'classes': 4, 'seqs_per_class': 10, 'test_per_class': 8},
     'got10k': {'n_train': 8, 'n_val': 3, 'n_test': 3},
     'trackingnet': {'chunks': 1, 'n_per_chunk': 6, 'n_test': 3},
     'coco': {'n_images': 40},

@@ -97,8 +97,12 @@ def write_lasot(root, classes=4, seqs_per_class=10, test_per_class=3, seed=0, si
         pattern = cls if cls in PATTERN_KINDS else PATTERN_KINDS[k % len(PATTERN_KINDS)]
         for i in range(1, seqs_per_class + test_per_class + 1):
             name = f'{cls}-{i}'
-            split['train' if i <= seqs_per_class else 'test'].append(name)
-            jobs.append({'dir': os.path.join(root, cls, name), 'seed': sequence_seed(seed, 'lasot', cls, i),
+            held_out = i > seqs_per_class
+            split['test' if held_out else 'train'].append(name)
+            # test seeds count within the test split, so the held-out set stays the same when the
+            # number of training sequences changes
+            key = ('test', i - seqs_per_class) if held_out else (i,)
+            jobs.append({'dir': os.path.join(root, cls, name), 'seed': sequence_seed(seed, 'lasot', cls, *key),
                          'pattern': pattern, 'size': size, 'frame_range': frame_range, 'quality': quality})
     run_jobs(_lasot_job, jobs, workers)
     _write_lines(os.path.join(root, 'training_set.txt'), split['train'])
