@@ -77,6 +77,9 @@ def test_full_unmerged_and_merged_checkpoints_need_no_dinov2(setup, tmp_path):
     unmerged = tmp_path / 'LoRAT_ep0002.pth.tar'
     atomic_torch_save({'net': model.state_dict(), 'epoch': 2}, str(unmerged))
     assert_same(run(build(no_base, training=False, checkpoint=str(unmerged))), reference)
+    # the training checkpoint (with the lora_alpha / use_rslora scalars) into an unmerged model too,
+    # e.g. to go on training from it
+    assert_same(run(load_checkpoint(build(no_base, training=True), str(unmerged))), reference)
     merged = tmp_path / 'release.safetensors'
     save_weights(model, str(merged), layout='merged')
     assert not any('lora' in k for k in load_file(str(merged)))
@@ -114,6 +117,13 @@ def test_clear_errors(setup, tmp_path):
         build(cfg, training=True)
     with pytest.raises(ValueError, match='not a LoRAT checkpoint'):
         load_checkpoint(model, str(wrong))
+    # a full training checkpoint saved with another LoRA alpha would scale every update wrongly
+    other_alpha = load_config('lorat', 'tiny')
+    other_alpha.MODEL.LORA.ALPHA = 2 * cfg.MODEL.LORA.ALPHA
+    unmerged = tmp_path / 'LoRAT_ep0001.pth.tar'
+    atomic_torch_save({'net': model.state_dict(), 'epoch': 1}, str(unmerged))
+    with pytest.raises(ValueError, match=r'LoRAT_ep0001.pth.tar: saved with lora_alpha=8 .*lora_alpha=16'):
+        load_checkpoint(build(other_alpha, training=True), str(unmerged))
 
 
 @pytest.mark.parametrize('swiglu', [False, True])

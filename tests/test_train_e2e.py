@@ -1,5 +1,6 @@
 """End to end: tracking/train.py on the synthetic data set with the tiny OSTrack-CE model, in one
-process (--mode single) and as two gloo processes under torchrun (--mode multiple)."""
+process (--mode single), and with the tiny OSTrack-CE and LoRAT models as two gloo processes under
+torchrun (--mode multiple)."""
 import os
 import subprocess
 import sys
@@ -21,12 +22,17 @@ def synthetic_root(tmp_path_factory):
     return ensure_default_dataset(str(tmp_path_factory.mktemp('synthetic')))
 
 
-def short_tiny_yaml(folder, epochs=1, workers=0):
-    """experiments/ostrack/tiny_ce.yaml cut down to a couple of iterations, validation included."""
-    with open(os.path.join(REPO, 'experiments', 'ostrack', 'tiny_ce.yaml')) as f:
+def short_tiny_yaml(folder, epochs=1, workers=0, script='ostrack'):
+    """The family's tiny yaml (ostrack: tiny_ce.yaml, lorat: tiny.yaml) cut down to a couple of
+    iterations, validation included."""
+    name = {'ostrack': 'tiny_ce', 'lorat': 'tiny'}[script]
+    with open(os.path.join(REPO, 'experiments', script, f'{name}.yaml')) as f:
         data = yaml.safe_load(f)
-    data['TRAIN'].update(EPOCH=epochs, BATCH_SIZE=2, NUM_WORKER=workers, PRINT_INTERVAL=1,
-                         VAL_EPOCH_INTERVAL=1, CE_START_EPOCH=1, CE_WARM_EPOCH=1)
+    data['TRAIN'].update(EPOCH=epochs, BATCH_SIZE=2, NUM_WORKER=workers, PRINT_INTERVAL=1)
+    if script == 'ostrack':
+        data['TRAIN'].update(VAL_EPOCH_INTERVAL=1, CE_START_EPOCH=1, CE_WARM_EPOCH=1)
+    else:
+        data['TRAIN'].update(SAVE_EPOCH_INTERVAL=1)
     data['DATA']['TRAIN']['SAMPLE_PER_EPOCH'] = 4
     data['DATA']['VAL']['SAMPLE_PER_EPOCH'] = 4
     path = os.path.join(folder, 'tiny_short.yaml')
@@ -56,15 +62,25 @@ def test_single_process_training_writes_a_checkpoint_the_model_loads(tmp_path, s
     assert os.listdir(tmp_path / 'tb' / 'train' / 'ostrack' / 'tiny_short' / 'train')
 
 
-def test_two_process_gloo_training_under_torchrun(tmp_path, synthetic_root):
-    config = short_tiny_yaml(str(tmp_path), epochs=2)
-    cmd = [sys.executable, 'tracking/train.py', '--mode', 'multiple', '--nproc_per_node', '2'] + \
-        common_args(tmp_path, synthetic_root, config)
+@pytest.mark.parametrize('script, checkpoint_name', [('ostrack', 'OSTrack'), ('lorat', 'LoRAT')])
+def test_two_process_gloo_training_under_torchrun(tmp_path, synthetic_root, script, checkpoint_name):
+    config = short_tiny_yaml(str(tmp_path), epochs=2, script=script)
+    args = common_args(tmp_path, synthetic_root, config)
+    args[args.index('--script') + 1] = script
+    cmd = [sys.executable, 'tracking/train.py', '--mode', 'multiple', '--nproc_per_node', '2'] + args
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
     assert 'on 2 process(es)' in result.stdout
-    folder = tmp_path / 'out' / 'checkpoints' / 'train' / 'ostrack' / 'tiny_short'
-    state = torch.load(folder / 'OSTrack_ep0002.pth.tar', weights_only=True, map_location='cpu')
+    folder = tmp_path / 'out' / 'checkpoints' / 'train' / script / 'tiny_short'
+    state = torch.load(folder / f'{checkpoint_name}_ep0002.pth.tar', weights_only=True, map_location='cpu')
     assert len(state['rng']) == 2 and not torch.equal(state['rng'][0]['torch'], state['rng'][1]['torch'])
     # 4 samples per epoch over 2 ranks with batch 2: one iteration per rank and epoch.
     assert '[train: 2, 1 / 1]' in result.stdout
+    # the saved weights load into a fresh model of the family, through the family's own loader
+    from lib.models import family_module
+    model = build_model_from_cfg(script, load_config(script, yaml_path=config), training=True)
+    getattr(family_module(script), 'load_checkpoint', lambda m, p: load_weights(m, p, strict=True))(
+        model, str(folder / f'{checkpoint_name}_ep0002.pth.tar'))
+    own = model.state_dict()
+    assert len(set(state['net']) & set(own)) > len(state['net']) // 2
+    assert all(torch.equal(own[k], v) for k, v in state['net'].items() if k in own)

@@ -69,9 +69,13 @@ def load_checkpoint(model, checkpoint, source=None):
         raise ValueError(f"{source}: not a LoRAT checkpoint (no token_type_embed / head.* keys; "
                          f"first keys {sorted(tensors)[:5]})")
     if has_lora(model):
-        for key in LORA_META_KEYS:
-            tensors.pop(key, None)
-        _check_and_load(model, tensors, source, allow_missing=() if is_complete(tensors) else ('',))
+        for key in LORA_META_KEYS:  # the model's own LoRA settings (from its config) stay
+            saved = tensors.pop(key, None)
+            if saved is not None and float(saved) != float(getattr(model, key)):
+                raise ValueError(f"{source}: saved with {key}={float(saved):g} but the model has "
+                                 f"{key}={float(getattr(model, key)):g} (MODEL.LORA in its config); the LoRA "
+                                 f"updates would be scaled wrongly")
+        _check_and_load(model, tensors, source, allow_missing=LORA_META_KEYS if is_complete(tensors) else ('',))
         return model
     cfg = getattr(model, 'cfg', None)
     if not is_complete(tensors):
