@@ -1,7 +1,7 @@
 """The README's main job (tracking/quickstart.py) end to end, cut down to seconds: synthetic data, CPU
 training, tracking of the held-out synthetic sequences with the trained tracker and the first-box
 baseline, the table and the plots; then a second run that resumes instead of redoing the work.
-(The full-length job's learning claim is measured by running the command; see the README.)"""
+(The full-length job and its learning claim: tests/test_learning_claims.py.)"""
 import os
 
 import yaml
