@@ -41,8 +41,8 @@ def short_tiny_yaml(folder, epochs=1, workers=0, script='ostrack'):
     return path
 
 
-def common_args(tmp_path, synthetic_root, config):
-    return ['--script', 'ostrack', '--config', config, '--save_dir', str(tmp_path / 'out'),
+def common_args(tmp_path, synthetic_root, config, script='ostrack'):
+    return ['--script', script, '--config', config, '--save_dir', str(tmp_path / 'out'),
             '--set_path', f'synthetic_dir={synthetic_root}',
             '--set_path', f'tensorboard_dir={tmp_path / "tb"}',
             '--no_progress']
@@ -65,8 +65,7 @@ def test_single_process_training_writes_a_checkpoint_the_model_loads(tmp_path, s
 @pytest.mark.parametrize('script, checkpoint_name', [('ostrack', 'OSTrack'), ('lorat', 'LoRAT')])
 def test_two_process_gloo_training_under_torchrun(tmp_path, synthetic_root, script, checkpoint_name):
     config = short_tiny_yaml(str(tmp_path), epochs=2, script=script)
-    args = common_args(tmp_path, synthetic_root, config)
-    args[args.index('--script') + 1] = script
+    args = common_args(tmp_path, synthetic_root, config, script)
     cmd = [sys.executable, 'tracking/train.py', '--mode', 'multiple', '--nproc_per_node', '2'] + args
     result = subprocess.run(cmd, cwd=REPO, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-3000:]
@@ -103,8 +102,7 @@ def test_compiled_training_runs_and_saves_the_plain_layout(tmp_path, synthetic_r
     torch._dynamo.reset()
     counters.clear()
     config = short_tiny_yaml(str(tmp_path), epochs=1, script=script)
-    args = common_args(tmp_path, synthetic_root, config)
-    args[args.index('--script') + 1] = script
+    args = common_args(tmp_path, synthetic_root, config, script)
     assert train_main(args + ['--mode', 'single', '--compile', '1']) == 0
     assert len(compiled) == 1 and counters['stats']['unique_graphs'] >= 1  # the network was captured
     path = tmp_path / 'out' / 'checkpoints' / 'train' / script / 'tiny_short' / f'{checkpoint_name}_ep0001.pth.tar'
