@@ -154,6 +154,26 @@ def test_explicit_and_sdpa_attention_equal_a_float64_reference(device):
         set_attention_impl(layer, 'flash')
 
 
+@pytest.mark.parametrize('device', DEVICES)
+def test_ce_scores_stay_fp32_under_half_precision_autocast(device):
+    """Under a bf16 autocast the CE ranking scores come from the layer's (bf16) q and k but are computed
+    in fp32: rounding the logits to 8 mantissa bits would flip the tokens near the keep threshold."""
+    torch.manual_seed(0)
+    layer = Attention(64, num_heads=4, qkv_bias=True).to(device).eval()
+    x = 3 * torch.randn(2, 40, 64, device=device)  # logits of a few units, where bf16 steps are ~0.03
+    lens_t = 8
+    with torch.no_grad(), torch.autocast(torch.device(device).type, dtype=torch.bfloat16):
+        q, k, _ = layer._qkv(x)
+        _, scores = layer.forward_with_ce_scores(x, lens_t)
+        half_logits = (q[:, :, :lens_t] * layer.scale) @ k.transpose(-2, -1)  # what autocast alone gives
+    assert q.dtype == torch.bfloat16 and scores.dtype == torch.float32
+    want = ((q[:, :, :lens_t].double() * layer.scale) @ k.double().transpose(-2, -1)).softmax(-1)
+    want = want[..., lens_t:].mean(2).mean(1)
+    torch.testing.assert_close(scores.double(), want, atol=1e-7, rtol=1e-5)
+    rounded = half_logits.float().softmax(-1)[..., lens_t:].mean(2).mean(1).double()
+    assert (rounded - want).abs().max() > 100 * (scores.double() - want).abs().max()  # the test can tell
+
+
 def lorat_training_model():
     cfg = load_config('lorat', 'tiny')
     return build_model_from_cfg('lorat', cfg, training=True).eval()  # LoRA-wrapped DINOv2 blocks
