@@ -10,6 +10,8 @@
 `set_attention_impl(module, impl)` switches every attention layer inside a model (OSTrack / DropTrack /
 CompressTracker ViTs, DINOv2 and its LoRA variant: all use this class).
 """
+import contextlib
+
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -77,8 +79,29 @@ class Attention(nn.Module):
             return self._out(out), scores
         out = self._sdpa(q, k, v)
         with torch.no_grad():
+            if q.dtype != torch.float32 and not self.training:
+                q, k = self._fp32_queries_keys(x)
             scores = template_to_search_scores(q, k, lens_t, self.scale, template_mask)
         return self._out(out), scores
+
+    def _fp32_queries_keys(self, x):
+        """q and k from fp32 products, for the CE ranking at inference under a bf16/fp16 autocast. Which
+        tokens survive is a discontinuous choice: on a trained tiny OSTrack-CE, bf16 q and k left 92.2% of
+        frames with IoU >= 0.99 against the fp32 boxes and fp16 ones 99.0%; fp32 q and k give 94.9% and
+        99.4% (lib/benchmark/precision.py). Costs two thirds of an fp32 qkv product per CE layer."""
+        B, N, C = x.shape
+        bias = None if self.qkv.bias is None else self.qkv.bias[:2 * C].float()
+        with without_autocast(x.device):
+            qk = F.linear(x.float(), self.qkv.weight[:2 * C].float(), bias)
+        return qk.reshape(B, N, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+
+
+def without_autocast(device):
+    """A block where an enclosing autocast on `device` is off (a plain block on devices without autocast,
+    e.g. the meta tensors of FLOP counting)."""
+    if device.type in ('cpu', 'cuda') and torch.is_autocast_enabled(device.type):
+        return torch.autocast(device.type, enabled=False)
+    return contextlib.nullcontext()
 
 
 def explicit_attention_map(q, k, scale):
@@ -141,7 +164,7 @@ def template_to_search_scores(q, k, lens_t, scale, template_mask=None):
     # mantissa bits flip the tokens near the keep threshold, which moves boxes (a trained tiny OSTrack-CE
     # under bf16: IoU >= 0.99 with the fp32 boxes on 91% of frames with half-precision scores, without
     # CE on 99.9%). Costs one (T' x L) product per CE layer.
-    with torch.autocast(q.device.type, enabled=False):
+    with without_autocast(q.device):
         probs = ((q_t.float() * scale) @ k.float().transpose(-2, -1)).softmax(dim=-1)[..., lens_t:]
     return reduce_ce_scores(probs, template_mask)
 
