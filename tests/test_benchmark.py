@@ -51,3 +51,71 @@ def test_a_device_run_replaces_only_its_own_block_of_the_report():
     text = merge_device_block(text, 'cpu', '# cpu v2')
     assert '# cpu v2' in text and '# gpu v1' in text and '# cpu v1' not in text
     assert text.index('# cpu v2') < text.index('# gpu v1')  # the block stays where it was
+
+
+# --- --parts precision: bf16 / fp16 against fp32 on a trained checkpoint ------------------------------
+
+@pytest.fixture
+def checkpoint_and_dataset(tmp_path, monkeypatch):
+    """A tiny OSTrack-CE checkpoint (seeded random weights) and a dataset 'synth' of three in-memory
+    sequences with ground truth on every frame (the target leaves the frame in each)."""
+    import types
+
+    import torch
+
+    from lib.config import load_config
+    from lib.models import build_model_from_cfg
+    from lib.test.evaluation.data import Sequence, SequenceList
+    from lib.utils.synthetic import render_sequence
+    torch.manual_seed(0)
+    path = tmp_path / 'tiny.pth'
+    torch.save({'net': build_model_from_cfg('ostrack', load_config('ostrack', 'tiny_ce'), training=False)
+                .state_dict()}, path)
+    seqs = []
+    for i in range(3):
+        synth = render_sequence(20 + i, num_frames=8, size=(160, 120), out_of_view=True)
+        frames = synth.frames()
+        seqs.append(Sequence(f'seq{i}', [f'seq{i}/{k}' for k in range(8)], 'lasot', synth.full_boxes,
+                             image_reader=lambda name, frames=frames: frames[int(name.rsplit('/', 1)[1])]))
+    module = types.ModuleType('lib.test.evaluation.datasets')
+    module.get_dataset = lambda name: SequenceList(seqs) if name == 'synth' else SequenceList()
+    monkeypatch.setitem(sys.modules, 'lib.test.evaluation.datasets', module)
+    return str(path), seqs
+
+
+def test_precision_part_compares_half_precision_with_fp32_frame_by_frame(tmp_path, checkpoint_and_dataset):
+    import re
+
+    from lib.benchmark.precision import measure_half_precision
+    checkpoint, seqs = checkpoint_and_dataset
+    doc, out = tmp_path / 'benchmarks.md', tmp_path / 'bench.json'
+    assert main(['--script', 'ostrack', '--config', 'tiny_ce', '--device', 'cpu', '--parts', 'precision',
+                 '--checkpoint', checkpoint, '--dataset', 'synth', '--doc', str(doc), '--json', str(out)]) == 0
+    payload = json.loads(out.read_text())
+    rows = {r['name']: r for r in payload['results']}
+    assert set(rows) == {'half_agreement.ostrack.tiny_ce.bf16', 'half_agreement.ostrack.tiny_ce.fp16'}
+    frames = sum(len(s.frames) - 1 for s in seqs)
+    for r in rows.values():
+        assert 0 <= r['value'] <= 100 and r['unit'] == '% of frames IoU>=0.99'
+        assert f'3 sequences, {frames} frames' in r['notes'] and checkpoint in r['notes']
+        identical = int(re.search(r'\((\d+) bit-identical\)', r['notes']).group(1))
+        assert identical < frames  # the autocast really ran
+    assert sum('IoU >= 0.99 with the fp32 boxes' in line for line in payload['findings']) == 2
+    assert 'Half precision against fp32 on a trained checkpoint' in doc.read_text()
+    # fp32 against fp32: the same weights and inputs give the same boxes on every frame
+    same = measure_half_precision('ostrack', 'tiny_ce', checkpoint, dataset='synth', precisions=('fp32',))
+    assert same[0]['value'] == 100.0 and f'({frames} bit-identical)' in same[0]['notes']
+
+
+def test_precision_part_errors_are_named(tmp_path, checkpoint_and_dataset, monkeypatch):
+    from lib.benchmark.precision import measure_half_precision
+    checkpoint, seqs = checkpoint_and_dataset
+    with pytest.raises(SystemExit):  # the part needs a checkpoint and its model
+        parse_args(['--parts', 'precision', '--script', 'ostrack', '--config', 'tiny_ce'])
+    with pytest.raises(ValueError, match='empty-set.*no sequences'):
+        measure_half_precision('ostrack', 'tiny_ce', checkpoint, dataset='empty-set')
+    with pytest.raises(ValueError, match='int8'):
+        measure_half_precision('ostrack', 'tiny_ce', checkpoint, dataset='synth', precisions=('int8',))
+    seqs[1].ground_truth_rect = seqs[1].ground_truth_rect[:1]  # labels withheld (GOT-10k test style)
+    with pytest.raises(ValueError, match="'seq1' has ground truth for 1 of 8 frames"):
+        measure_half_precision('ostrack', 'tiny_ce', checkpoint, dataset='synth')

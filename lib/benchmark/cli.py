@@ -6,6 +6,7 @@ import sys
 TARGET_MODELS = (('ostrack', 'vitb_256_mae_ce_32x4_ep300'), ('lorat', 'base_224'))
 QUICK_MODELS = (('ostrack', 'tiny_ce'), ('lorat', 'tiny'))
 PARTS = ('tracking', 'batched', 'training', 'data')
+OPTIONAL_PARTS = ('precision',)  # needs a trained --checkpoint; run only when asked for
 
 
 def parse_args(argv):
@@ -18,7 +19,12 @@ def parse_args(argv):
                    help="markdown report (default docs/benchmarks.md; '' for none)")
     p.add_argument('--quick', action='store_true',
                    help='CI-sized run: tiny configs unless given, few frames/steps, small frames, no compile')
-    p.add_argument('--parts', default=','.join(PARTS), help=f'comma-separated subset of {",".join(PARTS)}')
+    p.add_argument('--parts', default=','.join(PARTS),
+                   help=f'comma-separated subset of {",".join(PARTS + OPTIONAL_PARTS)} (default: all but '
+                        f'precision, which measures bf16/fp16 against fp32 on a trained --checkpoint)')
+    p.add_argument('--checkpoint', default=None, help='trained weights of --script/--config for --parts precision')
+    p.add_argument('--dataset', default='synthetic', help='test dataset for --parts precision (default synthetic)')
+    p.add_argument('--sequences', type=int, default=None, help='--parts precision: only the first N sequences')
     p.add_argument('--frames', type=int, default=None, help='timed frames per tracker path')
     p.add_argument('--batch_sequences', default=None, help='batch sizes for the batched part, e.g. 8,32')
     p.add_argument('--train_compile', action='store_true',
@@ -28,9 +34,11 @@ def parse_args(argv):
     if args.config and not args.script:
         p.error('--config needs --script')
     args.parts = [x.strip() for x in args.parts.split(',') if x.strip()]
-    unknown = sorted(set(args.parts) - set(PARTS))
+    unknown = sorted(set(args.parts) - set(PARTS + OPTIONAL_PARTS))
     if unknown:
-        p.error(f'--parts: unknown {unknown}; expected a subset of {list(PARTS)}')
+        p.error(f'--parts: unknown {unknown}; expected a subset of {list(PARTS + OPTIONAL_PARTS)}')
+    if 'precision' in args.parts and not (args.checkpoint and args.script and args.config):
+        p.error('--parts precision needs --script, --config and the --checkpoint trained with them')
     return args
 
 
@@ -66,6 +74,9 @@ def findings(results, device_type):
         if name.startswith('train_samples_per_s.') and r['path'] != 'plain' and device_type == 'cuda':
             lines.append(f"{name}: {r['ratio_to_plain']:.2f}x plain (target >= 1.5x on GPU): "
                          f"{'met' if r['ratio_to_plain'] >= 1.5 else 'NOT met'}")
+        if name.startswith('half_agreement.'):
+            lines.append(f"{name}: IoU >= 0.99 with the fp32 boxes on {r['value']:.2f}% of frames (target >= 99%): "
+                         f"{'met' if r['value'] >= 99 else 'NOT met'}")
         if name.startswith('loader_samples_per_s_per_worker.') and r['path'] != 'plain':
             lines.append(f"{name}: {r['ratio_to_plain']:.2f}x plain per worker (target >= 2x): "
                          f"{'met' if r['ratio_to_plain'] >= 2 else 'NOT met'}")
@@ -106,6 +117,13 @@ def run(args, print_fn=print):
             results += rows
             for r in rows:
                 print_fn(f"{r['name']}: {r['value']:.1f} samples/s")
+        if 'precision' in args.parts:
+            from lib.benchmark.precision import measure_half_precision
+            rows = measure_half_precision(script, config, args.checkpoint, dataset=args.dataset, device=device,
+                                          max_sequences=args.sequences)
+            results += rows
+            for r in rows:
+                print_fn(f"{r['name']}: {r['value']:.1f} {r['unit']}")
         if 'data' in args.parts:
             from lib.benchmark.data import measure_loader
             rows = measure_loader(script, config, path='both', quick=quick)

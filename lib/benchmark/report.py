@@ -8,7 +8,8 @@ import platform
 SECTIONS = (('tracker_fps', 'Tracker FPS at batch 1 (full per-frame step with preprocessing)'),
             ('batched_fps', 'Batched evaluation throughput (--batch_sequences K)'),
             ('train_samples_per_s', 'Training samples/s (full step: forward, loss, backward, optimizer)'),
-            ('loader_samples_per_s_per_worker', 'Data loader samples/s per worker'))
+            ('loader_samples_per_s_per_worker', 'Data loader samples/s per worker'),
+            ('half_agreement', 'Half precision against fp32 on a trained checkpoint (boxes frame by frame)'))
 
 
 def environment(device):
@@ -44,8 +45,8 @@ def markdown(results, meta, command, findings=()):
              f"OpenCV {meta['opencv']}, NumPy {meta['numpy']}.", '',
              "`plain` is the reference path, which works the way the official code does (fp32, explicit "
              "softmax attention, numpy/cv2 crops, one sequence per forward); the ratio is each path's "
-             "figure over the plain one. Random weights: the figures measure speed, and the box agreement "
-             "in the notes is measured on the same weights.", '']
+             "figure over the plain one. Random weights, except where a row names a checkpoint: the figures "
+             "measure speed, and the box agreement in the notes is measured on the same weights.", '']
     for prefix, title in SECTIONS:
         rows = [r for r in results if r['name'].split('.')[0] == prefix]
         if not rows:
