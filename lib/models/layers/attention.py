@@ -80,20 +80,24 @@ class Attention(nn.Module):
         out = self._sdpa(q, k, v)
         with torch.no_grad():
             if q.dtype != torch.float32 and not self.training:
-                q, k = self._fp32_queries_keys(x)
+                q, k = self._fp32_queries_keys(x, lens_t)
             scores = template_to_search_scores(q, k, lens_t, self.scale, template_mask)
         return self._out(out), scores
 
-    def _fp32_queries_keys(self, x):
-        """q and k from fp32 products, for the CE ranking at inference under a bf16/fp16 autocast. Which
-        tokens survive is a discontinuous choice: on a trained tiny OSTrack-CE, bf16 q and k left 92.2% of
-        frames with IoU >= 0.99 against the fp32 boxes and fp16 ones 99.0%; fp32 q and k give 94.9% and
-        99.4% (lib/benchmark/precision.py). Costs two thirds of an fp32 qkv product per CE layer."""
+    def _fp32_queries_keys(self, x, lens_t):
+        """The template queries and all keys from fp32 products, for the CE ranking at inference under a
+        bf16/fp16 autocast. Which tokens survive is a discontinuous choice: on a trained tiny OSTrack-CE,
+        bf16 q and k left 92.2% of frames with IoU >= 0.99 against the fp32 boxes and fp16 ones 99.0%;
+        fp32 q and k give 94.9% and 99.4% (lib/benchmark/precision.py). Costs about a third of an fp32
+        qkv product per CE layer."""
         B, N, C = x.shape
-        bias = None if self.qkv.bias is None else self.qkv.bias[:2 * C].float()
+        weight = self.qkv.weight.float()
+        bias = None if self.qkv.bias is None else self.qkv.bias.float()
         with without_autocast(x.device):
-            qk = F.linear(x.float(), self.qkv.weight[:2 * C].float(), bias)
-        return qk.reshape(B, N, 2, self.num_heads, self.head_dim).permute(2, 0, 3, 1, 4).unbind(0)
+            x = x.float()
+            q_t = F.linear(x[:, :lens_t], weight[:C], None if bias is None else bias[:C])
+            k = F.linear(x, weight[C:2 * C], None if bias is None else bias[C:2 * C])
+        return (t.view(B, t.shape[1], self.num_heads, self.head_dim).transpose(1, 2) for t in (q_t, k))
 
 
 def without_autocast(device):
