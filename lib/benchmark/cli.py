@@ -120,7 +120,7 @@ def run(args, print_fn=print):
         if 'precision' in args.parts:
             from lib.benchmark.precision import measure_half_precision
             rows = measure_half_precision(script, config, args.checkpoint, dataset=args.dataset, device=device,
-                                          max_sequences=args.sequences)
+                                          max_sequences=args.sequences, print_fn=print_fn)
             results += rows
             for r in rows:
                 print_fn(f"{r['name']}: {r['value']:.1f} {r['unit']}")

@@ -19,26 +19,27 @@ METRIC = 'half_agreement'
 PRECISIONS = ('bf16', 'fp16')
 
 
-def ground_truth_positions(seq):
-    """One xywh box per frame: the ground truth, or the last box with a positive size before it."""
-    gt = np.asarray(seq.ground_truth_rect, dtype=np.float64)
-    if len(gt) != len(seq.frames):
-        raise ValueError(f"sequence '{seq.name}' has ground truth for {len(gt)} of {len(seq.frames)} frames; "
-                         f"half-precision agreement needs a dataset with a box on every frame")
-    positions, last = [], gt[0]
-    for box in gt:
-        if np.isfinite(box).all() and box[2] > 0 and box[3] > 0:
-            last = box
-        positions.append([float(v) for v in last])
-    return positions
-
-
 def _visible(seq):
+    """(N,) bool: the ground-truth box is finite with a positive size (and the target marked visible)."""
     gt = np.asarray(seq.ground_truth_rect, dtype=np.float64)
     visible = np.isfinite(gt).all(1) & (gt[:, 2] > 0) & (gt[:, 3] > 0)
     if seq.target_visible is not None:
         visible &= seq.target_visible
     return visible
+
+
+def ground_truth_positions(seq):
+    """One xywh box per frame: the ground truth, or while the target is not visible the last box where it
+    was (the first box when it never was)."""
+    gt = np.asarray(seq.ground_truth_rect, dtype=np.float64)
+    if len(gt) != len(seq.frames):
+        raise ValueError(f"sequence '{seq.name}' has ground truth for {len(gt)} of {len(seq.frames)} frames; "
+                         f"half-precision agreement needs a dataset with a box on every frame")
+    positions, last = [], gt[0]
+    for box, visible in zip(gt, _visible(seq)):
+        last = box if visible else last
+        positions.append([float(v) for v in last])
+    return positions
 
 
 def measure_half_precision(script, config, checkpoint, dataset='synthetic', device='cpu', precisions=PRECISIONS,
