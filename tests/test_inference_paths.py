@@ -35,9 +35,10 @@ from lib.models.layers.attention import Attention, attention_layers, set_attenti
 from lib.test.tracker import build_tracker_for_network
 from lib.test.tracker.agreement import (box_agreement, build_network, path_agreement, random_tracker_boxes,
                                          synthetic_sequence)
-from lib.test.tracker.device_crop import sample_target_device, siamfc_crop_device, upload_frame
+from lib.test.tracker.device_crop import DeviceFrame, sample_target_device, siamfc_crop_device, upload_frame
 from lib.test.tracker.options import InferenceOptions
-from lib.utils.crop import sample_target
+from lib.test.tracker.slots import SlotTracker
+from lib.utils.crop import crop_window, sample_target
 from lib.utils.siamfc_crop import crop_image, crop_params
 
 DEVICES = ['cpu'] + (['cuda'] if torch.cuda.is_available() else [])
@@ -262,8 +263,9 @@ def test_cached_template_tokens_give_the_same_forward(model):
 
 # --- (b) device crops --------------------------------------------------------------------------------
 
+@pytest.mark.parametrize('upload', ['tensor', 'region'])
 @pytest.mark.parametrize('device', DEVICES)
-def test_device_crop_equals_sample_target_including_over_the_border(device):
+def test_device_crop_equals_sample_target_including_over_the_border(device, upload):
     rng = np.random.default_rng(0)
     total, exact, worst = 0, 0, 0
     cases = [((60, 80), [-15.0, -10.0, 30.0, 25.0]), ((60, 80), [70.0, 45.0, 20.0, 30.0]),  # over corners
@@ -278,7 +280,16 @@ def test_device_crop_equals_sample_target_including_over_the_border(device):
         image[:, -1] = 255
         for factor, size in ((2.0, 64), (4.0, 128), (5.0, 56)):
             expected, factor_np, _ = sample_target(image, box, factor, size)
-            got, factor_dev = sample_target_device(upload_frame(image, device), box, factor, size)
+            if upload == 'tensor':
+                got, factor_dev = sample_target_device(upload_frame(image, device), box, factor, size)
+            else:  # only the window's block of the frame goes to the device
+                frame = DeviceFrame(image, device, upload='region')
+                got, factor_dev = sample_target_device(frame, box, factor, size)
+                x1, y1, crop_sz = crop_window(box, factor)
+                block_rows = min(y1 + crop_sz, h - 1) - max(y1, 0)
+                block_cols = min(x1 + crop_sz, w - 1) - max(x1, 0)
+                inside = block_rows > 0 and block_cols > 0
+                assert frame.uploaded_bytes == (3 * block_rows * block_cols if inside else 0)
             assert factor_dev == factor_np
             diff = np.abs(got.cpu().numpy().astype(int) - expected.astype(int))
             total, exact = total + diff.size, exact + int((diff == 0).sum())
@@ -298,6 +309,12 @@ def test_lorat_device_crop_equals_crop_image(device):
         assert got.device.type == device and np.array_equal(realised, got_realised)
         torch.testing.assert_close(got_padding.cpu(), padding, atol=1e-4, rtol=0)
         tol = 0 if device == 'cpu' else 1e-3
+        torch.testing.assert_close(got.cpu(), expected, atol=tol, rtol=0)
+        # a search crop (padding colour given) reads, and on a GPU uploads, only its source block
+        frame = DeviceFrame(image, device, upload='region')
+        expected, _, realised = crop_image(image, 112, params, padding=padding)
+        got, _, got_realised = siamfc_crop_device(frame, 112, params, padding=padding.to(device))
+        assert np.array_equal(realised, got_realised) and 0 < frame.uploaded_bytes < image.nbytes
         torch.testing.assert_close(got.cpu(), expected, atol=tol, rtol=0)
 
 
@@ -331,6 +348,30 @@ def test_fp32_paths_give_the_plain_boxes(model, path, device, sequence):
         assert agreement['identical_frames'] == agreement['frames'], agreement
     else:
         assert_close_boxes(agreement, device)
+
+
+@pytest.mark.parametrize('model', ['ostrack', 'lorat'])
+def test_region_uploads_give_the_plain_boxes(model, sequence, monkeypatch):
+    """The GPU's way of feeding device crops (only each crop's block of the frame is uploaded), forced
+    on the CPU: the same boxes, bit for bit, and less than a frame uploaded per frame."""
+    uploads = []
+    real_region = DeviceFrame.region
+
+    def counting_region(frame, rows, cols):
+        uploads.append(frame.upload)
+        out = real_region(frame, rows, cols)
+        assert frame.uploaded_bytes < frame.image.nbytes
+        return out
+
+    monkeypatch.setattr(SlotTracker, 'frame_upload', 'region')
+    monkeypatch.setattr(DeviceFrame, 'region', counting_region)
+    script, config = MODELS[model]
+    frames, init_box, positions = sequence
+    boxes = random_tracker_boxes(script, config, FP32_PATHS['device_preprocess'], 'cpu', frames, init_box,
+                                 positions=positions)
+    agreement = box_agreement(boxes, plain_boxes(model, 'cpu', frames, init_box, positions))
+    assert agreement['identical_frames'] == agreement['frames'], agreement
+    assert len(uploads) >= len(frames) - 1 and set(uploads) == {'region'}
 
 
 # --- (c) half precision ------------------------------------------------------------------------------

@@ -143,15 +143,26 @@ def crop_image(image, output_size, params, padding=None):
     padding: per-channel fill (C,) tensor; None = the image's per-channel mean. Returns
     (crop float32 CxHxW in the image's value range, padding (C,), realised params (2, 2))."""
     image = _as_chw_float(image)
-    size = as_size(output_size)
     _, img_h, img_w = image.shape
-    padding = image.mean(dim=(1, 2)) if padding is None else torch.as_tensor(padding, dtype=torch.float32)
-    out = padding.to(image.device).view(-1, 1, 1).expand(-1, int(size[1]), int(size[0])).clone()
-    blocks = pixel_blocks((img_w, img_h), size, params)
+    padding = image.mean(dim=(1, 2)) if padding is None else padding
+    blocks = pixel_blocks((img_w, img_h), as_size(output_size), params)
+    block = None
+    if blocks is not None:
+        ix1, iy1, ix2, iy2 = blocks[1]
+        block = image[:, iy1:iy2, ix1:ix2]
+    return paste_block(block, blocks, output_size, padding, params, image.device)
+
+
+def paste_block(block, blocks, output_size, padding, params, device):
+    """The crop of crop_image from its source block alone: `block` (C x (iy2-iy1) x (ix2-ix1) float on
+    `device`, the image pixels of blocks[1], or None when `blocks` is None) resized into blocks[0] of a
+    crop filled with `padding`. Returns what crop_image returns."""
+    size = as_size(output_size)
+    padding = torch.as_tensor(padding, dtype=torch.float32)
+    out = padding.to(device).view(-1, 1, 1).expand(-1, int(size[1]), int(size[0])).clone()
     if blocks is None:
         return out, padding, np.asarray(params, dtype=np.float64)
-    (ox1, oy1, ox2, oy2), (ix1, iy1, ix2, iy2) = blocks
-    block = image[None, :, iy1:iy2, ix1:ix2]
-    out[:, oy1:oy2, ox1:ox2] = F.interpolate(block, size=(oy2 - oy1, ox2 - ox1), mode='bilinear',
+    ox1, oy1, ox2, oy2 = blocks[0]
+    out[:, oy1:oy2, ox1:ox2] = F.interpolate(block[None], size=(oy2 - oy1, ox2 - ox1), mode='bilinear',
                                              align_corners=False)[0]
     return out, padding, realised_params(blocks)

@@ -11,14 +11,20 @@ cv2.resize on every value of 24 M test pixels (random sizes 3..400 -> 56..256, O
 cv2's exact-2x INTER_AREA shortcut gives the same values. Checked in tests/test_inference_paths.py.
 
 `siamfc_crop_device` runs LoRAT's SiamFC crop (lib.utils.siamfc_crop.crop_image) on a device frame.
+
+Both take a `DeviceFrame`: the host frame, whose pixels go to the device only as crops ask for them.
+On a GPU a crop uploads just the block of the frame it reads (a 4x search window of a small target is
+a few percent of a 1280x720 frame; a whole frame from pageable memory is ~2.8 MB a frame over PCIe),
+except LoRAT's template crop, whose padding colour is the whole frame's mean. On the CPU there is
+nothing to upload: the frame is used in place. Either way the crop is the same, bit for bit.
 """
 import functools
 
 import numpy as np
 import torch
 
-from lib.utils.crop import crop_window
-from lib.utils.siamfc_crop import crop_image
+from lib.utils.crop import _source_span, crop_window
+from lib.utils.siamfc_crop import as_size, crop_image, paste_block, pixel_blocks
 
 COEF_BITS = 11  # cv2 INTER_RESIZE_COEF_BITS
 COEF_SCALE = 1 << COEF_BITS
@@ -32,6 +38,45 @@ def upload_frame(image, device):
         raise ValueError(f'expected an RGB uint8 HxWx3 numpy image, got '
                          f'{getattr(image, "dtype", type(image).__name__)} {getattr(image, "shape", "")}')
     return torch.from_numpy(np.ascontiguousarray(image)).to(device)
+
+
+class DeviceFrame:
+    """A frame for crops on `device`: an RGB uint8 HxWx3 numpy array, or a uint8 HxWxC tensor already on
+    its device (used whole). region() gives a block of it as a uint8 tensor on the device: uploaded
+    alone (upload='region', the default off the CPU), or cut from the frame uploaded once
+    (upload='whole', the default on the CPU, where that is a view of the array). uploaded_bytes counts
+    what went to the device."""
+
+    def __init__(self, image, device=None, upload=None):
+        self.uploaded_bytes = 0
+        if isinstance(image, torch.Tensor):
+            self.device, self.image, self._whole, self.upload = image.device, None, image, 'whole'
+            self.shape = tuple(image.shape)
+            return
+        self.device = torch.device(device)
+        self.image = upload_frame(image, 'cpu').numpy()  # validated; a view of the array
+        self.shape = self.image.shape
+        self.upload = upload or ('whole' if self.device.type == 'cpu' else 'region')
+        if self.upload not in ('whole', 'region'):
+            raise ValueError(f"DeviceFrame: upload must be 'whole' or 'region', got {upload!r}")
+        self._whole = None
+
+    def whole(self):
+        """The whole frame on the device (uploaded on first use)."""
+        if self._whole is None:
+            self._whole = upload_frame(self.image, self.device)
+            if self.device.type != 'cpu':
+                self.uploaded_bytes += self.image.nbytes
+        return self._whole
+
+    def region(self, rows, cols):
+        """Frame rows [r0, r1) x columns [c0, c1) as a uint8 (r1-r0, c1-c0, C) tensor on the device."""
+        (r0, r1), (c0, c1) = rows, cols
+        if self.upload == 'whole':
+            return self.whole()[r0:r1, c0:c1]
+        block = np.ascontiguousarray(self.image[r0:r1, c0:c1])
+        self.uploaded_bytes += block.nbytes
+        return torch.from_numpy(block).to(self.device)
 
 
 @functools.lru_cache(maxsize=512)
@@ -54,20 +99,20 @@ def _axis_taps(in_len, out_len, columns, device):
         return start.clamp(0, in_len - 1), (start + 1).clamp(0, in_len - 1), w0, w1
 
 
-def _gather_axis(index, offset, image_len):
-    """Patch indices -> (image indices clamped for gathering, int32 1/0 validity). Image index
-    image_len - 1 counts as padding: the lineage's crop never includes the last row/column."""
+def _gather_axis(index, offset, block_len):
+    """Window indices -> (block indices clamped for gathering, int32 1/0 validity: inside the block)."""
     pos = index + offset
-    valid = ((pos >= 0) & (pos < image_len - 1)).to(torch.int32)
-    return pos.clamp(0, image_len - 1), valid
+    valid = ((pos >= 0) & (pos < block_len)).to(torch.int32)
+    return pos.clamp(0, block_len - 1), valid
 
 
-def crop_resize(frame, x1, y1, crop_sz, out_sz):
-    """The crop_sz x crop_sz window at (x1, y1) of `frame` (uint8 HxWxC tensor), zero padded,
-    resized to out_sz x out_sz exactly as cv2.resize(INTER_LINEAR) would: uint8 (out, out, C)."""
-    img_h, img_w = frame.shape[:2]
-    c0, c1, a0, a1 = _axis_taps(int(crop_sz), int(out_sz), True, frame.device)
-    r0, r1, b0, b1 = _axis_taps(int(crop_sz), int(out_sz), False, frame.device)
+def crop_resize(block, x1, y1, crop_sz, out_sz):
+    """The crop_sz x crop_sz window at (x1, y1) (block coordinates, possibly negative) over `block`
+    (uint8 HxWxC tensor, every pixel of it usable), zero outside the block, resized to out_sz x out_sz
+    exactly as cv2.resize(INTER_LINEAR) would: uint8 (out, out, C)."""
+    img_h, img_w = block.shape[:2]
+    c0, c1, a0, a1 = _axis_taps(int(crop_sz), int(out_sz), True, block.device)
+    r0, r1, b0, b1 = _axis_taps(int(crop_sz), int(out_sz), False, block.device)
     c0, vc0 = _gather_axis(c0, x1, img_w)
     c1, vc1 = _gather_axis(c1, x1, img_w)
     r0, vr0 = _gather_axis(r0, y1, img_h)
@@ -75,7 +120,7 @@ def crop_resize(frame, x1, y1, crop_sz, out_sz):
     a0, a1 = (a0 * vc0)[None, :, None], (a1 * vc1)[None, :, None]
 
     def horizontal(rows, row_valid):
-        band = frame.index_select(0, rows)  # (out, W, C) uint8
+        band = block.index_select(0, rows)  # (out, W, C) uint8
         h = band.index_select(1, c0).to(torch.int32) * a0 + band.index_select(1, c1).to(torch.int32) * a1
         return h * row_valid[:, None, None]
 
@@ -85,9 +130,21 @@ def crop_resize(frame, x1, y1, crop_sz, out_sz):
 
 
 def sample_target_device(frame, box_xywh, search_area_factor, output_sz):
-    """lib.utils.crop.sample_target on a device frame: (crop uint8 (out, out, C) tensor, resize_factor)."""
+    """lib.utils.crop.sample_target on the device: (crop uint8 (out, out, C) tensor, resize_factor).
+    frame: a DeviceFrame or a uint8 HxWxC device tensor. Only the frame block inside the window is read
+    (and, for a DeviceFrame on a GPU, uploaded); the frame's last row and column are left out of it,
+    the lineage's padding quirk."""
+    frame = frame if isinstance(frame, DeviceFrame) else DeviceFrame(frame)
     x1, y1, crop_sz = crop_window(box_xywh, search_area_factor)
-    return crop_resize(frame, x1, y1, crop_sz, int(output_sz)), output_sz / crop_sz
+    height, width = frame.shape[:2]
+    cols, rows = _source_span(x1, crop_sz, width), _source_span(y1, crop_sz, height)
+    output_sz = int(output_sz)
+    if cols[1] <= cols[0] or rows[1] <= rows[0]:  # the window misses the frame: all padding
+        crop = torch.zeros((output_sz, output_sz) + tuple(frame.shape[2:]), dtype=torch.uint8,
+                           device=frame.device)
+    else:
+        crop = crop_resize(frame.region(rows, cols), x1 - cols[0], y1 - rows[0], crop_sz, output_sz)
+    return crop, output_sz / crop_sz
 
 
 def normalize_crop(crop, mean, std):
@@ -98,6 +155,16 @@ def normalize_crop(crop, mean, std):
 
 
 def siamfc_crop_device(frame, output_size, params, padding=None):
-    """LoRAT's SiamFC crop of a uint8 HxWx3 device frame: crop_image on the CxHxW view, so geometry and
-    interpolation are shared with the numpy path; the mean padding is computed on the device."""
-    return crop_image(frame.permute(2, 0, 1), output_size, params, padding=padding)
+    """LoRAT's SiamFC crop on the device: crop_image's geometry and interpolation on the CxHxW view of
+    the frame (a DeviceFrame or a uint8 HxWx3 device tensor). With a padding colour given, only the
+    source block is read (uploaded, on a GPU); without one the whole frame is, for its mean."""
+    frame = frame if isinstance(frame, DeviceFrame) else DeviceFrame(frame)
+    if padding is None:
+        return crop_image(frame.whole().permute(2, 0, 1), output_size, params)
+    height, width = frame.shape[:2]
+    blocks = pixel_blocks((width, height), as_size(output_size), params)
+    block = None
+    if blocks is not None:
+        ix1, iy1, ix2, iy2 = blocks[1]
+        block = frame.region((iy1, iy2), (ix1, ix2)).permute(2, 0, 1).float()
+    return paste_block(block, blocks, output_size, padding, params, frame.device)

@@ -7,9 +7,10 @@
 
 Fields (each validated; a bad value is a ValueError naming the field and the allowed values):
 - attention: 'sdpa' | 'explicit' (lib.models.layers.attention.set_attention_impl).
-- preprocess: 'device' (upload the frame once, crop + resize + normalise with torch ops on the
-  tracker's device, identical pixels to the numpy path) | 'numpy' (lib.utils.crop / siamfc_crop on the
-  host, then upload the crop).
+- preprocess: 'device' (crop + resize + normalise with torch ops on the tracker's device, identical
+  pixels to the numpy path; on a GPU only the frame block each crop reads is uploaded, see
+  lib/test/tracker/device_crop.py::DeviceFrame) | 'numpy' (lib.utils.crop / siamfc_crop on the host,
+  then upload the crop).
 - template_cache: embed the template (patch + position [+ token type] embeddings) once per sequence.
   A network without that ability (a stand-in without `embed_template`) gets the template image.
 - precision: None | 'fp32' | 'bf16' | 'fp16'. 'bf16' / 'fp16' run the backbone under torch.autocast

@@ -13,7 +13,7 @@ import torch
 
 from lib.models.layers.attention import attention_layers, set_attention_impl
 from lib.test.tracker.base_tracker import BaseTracker
-from lib.test.tracker.device_crop import upload_frame
+from lib.test.tracker.device_crop import DeviceFrame
 from lib.test.tracker.options import as_options
 from lib.test.tracker.step import NetworkStep, autocast
 
@@ -41,6 +41,10 @@ def pad_batch(tensor, size):
 class SlotTracker(BaseTracker):
     """network: the family's network; options: InferenceOptions (None = the fast defaults);
     config_amp: the config's AMP wish for precision=None (LoRAT's TEST.AMP)."""
+
+    # How device crops get their pixels (lib/test/tracker/device_crop.py::DeviceFrame): None = its
+    # default (a GPU uploads only the blocks the crops read, the CPU uses the frame in place).
+    frame_upload = None
 
     def __init__(self, name, network, device=None, debug=0, options=None, config_amp=False):
         super().__init__(name, device=device, debug=debug)
@@ -75,9 +79,11 @@ class SlotTracker(BaseTracker):
         return autocast(self.device, self.precision)
 
     def frame_input(self, image):
-        """The frame as the crop functions take it: uploaded once (device path) or the numpy array."""
+        """The frame as the crop functions take it: a DeviceFrame (device path: on a GPU each crop
+        uploads only the block it reads; `frame_upload` = 'whole' uploads the frame once instead) or
+        the numpy array."""
         check_image(image)
-        return upload_frame(image, self.device) if self.device_preprocess else image
+        return DeviceFrame(image, self.device, self.frame_upload) if self.device_preprocess else image
 
     def run_step(self, template, search, mask, pad_to=None):
         """Runs the network step on stacked inputs, padded to `pad_to` samples when given."""
