@@ -112,6 +112,10 @@ def test_precision_part_errors_are_named(tmp_path, checkpoint_and_dataset, monke
     checkpoint, seqs = checkpoint_and_dataset
     with pytest.raises(SystemExit):  # the part needs a checkpoint and its model
         parse_args(['--parts', 'precision', '--script', 'ostrack', '--config', 'tiny_ce'])
+    needed = ['--parts', 'precision', '--script', 'ostrack', '--config', 'tiny_ce', '--checkpoint', checkpoint]
+    assert parse_args(needed + ['--precisions', 'fp16']).precisions == ('fp16',)
+    with pytest.raises(SystemExit):  # only the half precisions are set against fp32
+        parse_args(needed + ['--precisions', 'fp16,int8'])
     with pytest.raises(ValueError, match='empty-set.*no sequences'):
         measure_half_precision('ostrack', 'tiny_ce', checkpoint, dataset='empty-set')
     with pytest.raises(ValueError, match='int8'):

@@ -25,6 +25,8 @@ def parse_args(argv):
     p.add_argument('--checkpoint', default=None, help='trained weights of --script/--config for --parts precision')
     p.add_argument('--dataset', default='synthetic', help='test dataset for --parts precision (default synthetic)')
     p.add_argument('--sequences', type=int, default=None, help='--parts precision: only the first N sequences')
+    p.add_argument('--precisions', default='bf16,fp16',
+                   help='--parts precision: the half precisions set against fp32 (default bf16,fp16)')
     p.add_argument('--frames', type=int, default=None, help='timed frames per tracker path')
     p.add_argument('--batch_sequences', default=None, help='batch sizes for the batched part, e.g. 8,32')
     p.add_argument('--train_compile', action='store_true',
@@ -39,6 +41,10 @@ def parse_args(argv):
         p.error(f'--parts: unknown {unknown}; expected a subset of {list(PARTS + OPTIONAL_PARTS)}')
     if 'precision' in args.parts and not (args.checkpoint and args.script and args.config):
         p.error('--parts precision needs --script, --config and the --checkpoint trained with them')
+    args.precisions = tuple(v.strip() for v in args.precisions.split(',') if v.strip())
+    bad = sorted(set(args.precisions) - {'bf16', 'fp16'})
+    if bad or not args.precisions:
+        p.error(f'--precisions: expected bf16 and/or fp16 (comma-separated), got {",".join(bad) or "nothing"}')
     return args
 
 
@@ -120,7 +126,8 @@ def run(args, print_fn=print):
         if 'precision' in args.parts:
             from lib.benchmark.precision import measure_half_precision
             rows = measure_half_precision(script, config, args.checkpoint, dataset=args.dataset, device=device,
-                                          max_sequences=args.sequences, print_fn=print_fn)
+                                          precisions=args.precisions, max_sequences=args.sequences,
+                                          print_fn=print_fn)
             results += rows
             for r in rows:
                 print_fn(f"{r['name']}: {r['value']:.1f} {r['unit']}")
