@@ -62,3 +62,56 @@ def test_tiny_tracker_beats_the_first_box_by_20_auc_points(main_jobs, script):
     assert len(tracked) == 2 * HELD_OUT  # boxes and times per sequence: the claim is about all 32
     assert 0.0 < baseline_auc < 20.0  # the held-out sequences need tracking: a static box fails
     assert tracker_auc >= baseline_auc + MIN_GAIN, output[-3000:]
+
+
+# The issue's half-precision tolerance (#6) on the weights the main jobs just trained: IoU >= 0.99 with
+# the fp32 box on >= 99% of frames, each frame tracked from the ground-truth position
+# (`tracking/benchmark.py --parts precision`), for fp16, the precision the README recommends. bf16 is
+# measured there but not asserted: with candidate elimination it keeps about 94-95% of frames, and
+# LoRAT's 99.0-99.4% (one-thread and two-thread trainings) sits too close to the line for a test
+# that must pass on any CPU (docs/benchmarks.md). Both commands run side by side.
+HALF_PRECISION = {'ostrack': ('tiny_ce', 'fp16'), 'lorat': ('tiny_quickstart', 'fp16')}
+HALF_SEQUENCES = 16  # of the 32 held-out sequences: about 900 frames, a few minutes per family
+
+
+@pytest.fixture(scope='module')
+def half_precision_rows(main_jobs, tmp_path_factory):
+    """{script: (returncode, output, {row name: row})} from the precision part on each trained tracker."""
+    import glob
+    import json
+    root = tmp_path_factory.mktemp('half_precision')
+    env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
+    procs = {}
+    for script, (config, precisions) in HALF_PRECISION.items():
+        weights = sorted(glob.glob(str(main_jobs[script][2] / 'checkpoints' / 'train' / script / config /
+                                       f'{FAMILIES[script]}_ep*.pth.tar')))
+        if main_jobs[script][0] != 0 or not weights:
+            procs[script] = None
+            continue
+        cmd = [sys.executable, os.path.join(REPO_ROOT, 'tracking', 'benchmark.py'), '--script', script,
+               '--config', config, '--device', 'cpu', '--parts', 'precision', '--checkpoint', weights[-1],
+               '--precisions', precisions, '--sequences', str(HALF_SEQUENCES),
+               '--doc', str(root / f'{script}.md'), '--json', str(root / f'{script}.json')]
+        procs[script] = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
+                                         stderr=subprocess.STDOUT, text=True)
+    results = {}
+    for script, proc in procs.items():
+        if proc is None:
+            results[script] = (None, 'the main job wrote no checkpoint', {})
+            continue
+        output, _ = proc.communicate(timeout=30 * 60)
+        path = root / f'{script}.json'
+        rows = json.loads(path.read_text())['results'] if path.is_file() else []
+        results[script] = (proc.returncode, output, {row['name']: row for row in rows})
+    return results
+
+
+@pytest.mark.parametrize('script', sorted(HALF_PRECISION))
+def test_half_precision_keeps_the_trained_trackers_boxes(half_precision_rows, script):
+    code, output, rows = half_precision_rows[script]
+    assert code == 0, output[-3000:]
+    config, precisions = HALF_PRECISION[script]
+    for precision in precisions.split(','):
+        row = rows[f'half_agreement.{script}.{config}.{precision}']
+        print(f"{script} {precision}: {row['value']:.2f}% of frames IoU >= 0.99 ({row['notes']})")
+        assert row['value'] >= 99.0, row
