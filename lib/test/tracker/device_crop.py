@@ -30,14 +30,19 @@ COEF_BITS = 11  # cv2 INTER_RESIZE_COEF_BITS
 COEF_SCALE = 1 << COEF_BITS
 
 
+def _rgb_frame(image):
+    """The RGB uint8 HxWx3 numpy frame (contiguous; the same array when it already is), or ValueError."""
+    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
+        raise ValueError(f'expected an RGB uint8 HxWx3 numpy image, got '
+                         f'{getattr(image, "dtype", type(image).__name__)} {getattr(image, "shape", "")}')
+    return np.ascontiguousarray(image)
+
+
 def upload_frame(image, device):
     """RGB uint8 HxWx3 numpy frame -> uint8 HxWx3 tensor on `device` (a tensor is passed through)."""
     if isinstance(image, torch.Tensor):
         return image.to(device)
-    if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f'expected an RGB uint8 HxWx3 numpy image, got '
-                         f'{getattr(image, "dtype", type(image).__name__)} {getattr(image, "shape", "")}')
-    return torch.from_numpy(np.ascontiguousarray(image)).to(device)
+    return torch.from_numpy(_rgb_frame(image)).to(device)
 
 
 class DeviceFrame:
@@ -54,7 +59,7 @@ class DeviceFrame:
             self.shape = tuple(image.shape)
             return
         self.device = torch.device(device)
-        self.image = upload_frame(image, 'cpu').numpy()  # validated; a view of the array
+        self.image = _rgb_frame(image)
         self.shape = self.image.shape
         self.upload = upload or ('whole' if self.device.type == 'cpu' else 'region')
         if self.upload not in ('whole', 'region'):
