@@ -396,6 +396,20 @@ def test_half_precision_boxes_agree_with_fp32(model, precision, device, sequence
     assert agreement['identical_frames'] < agreement['frames'] / 2  # autocast really ran
 
 
+def test_bf16_with_candidate_elimination_warns_and_points_to_fp16():
+    import warnings
+    cfg, net = build_network('ostrack', 'tiny_ce')
+    with pytest.warns(UserWarning, match=r'candidate elimination \(MODEL\.BACKBONE\.CE_LOC=\[2\]\).*fp16'):
+        build_tracker_for_network('ostrack', cfg, net, device='cpu', options=InferenceOptions(precision='bf16'))
+    quiet = [('ostrack', cfg, 'fp16'), ('ostrack', cfg, 'fp32'), ('ostrack', no_ce_cfg(), 'bf16')]
+    for script, config, precision in quiet:
+        config, net = build_network(script, config)
+        with warnings.catch_warnings():
+            warnings.simplefilter('error')
+            build_tracker_for_network(script, config, net, device='cpu',
+                                      options=InferenceOptions(precision=precision))
+
+
 # --- (f) torch.compile and CUDA graphs ---------------------------------------------------------------
 
 @pytest.mark.parametrize('device', DEVICES)

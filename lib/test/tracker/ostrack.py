@@ -9,6 +9,7 @@ DropTrack (lib/test/tracker/droptrack.py) runs the same step with its own model 
 """
 import dataclasses
 import os
+import warnings
 
 import numpy as np
 import torch
@@ -26,6 +27,12 @@ CHECKPOINT_NAME = 'OSTrack'
 
 
 _check_image = check_image  # the old name
+
+BF16_CE_WARNING = (
+    "bf16 autocast with candidate elimination (MODEL.BACKBONE.CE_LOC={ce_loc}): bf16 rounding upstream "
+    "of a CE layer flips which search tokens survive on some frames, so boxes can part from the fp32 "
+    "ones (trained tiny OSTrack-CE: IoU >= 0.99 on 94-95% of frames; 99.9% with CE off); fp16 keeps "
+    "them (99.4-99.8%): use --precision fp16 (docs/benchmarks.md, 'Half precision on trained weights')")
 
 
 def removed_search_tokens(out):
@@ -81,6 +88,8 @@ class OSTrackTracker(SlotTracker):
         self.search_factor = float(cfg.TEST.SEARCH_FACTOR)
         self.search_size = int(cfg.TEST.SEARCH_SIZE)
         self.uses_ce = bool(cfg.MODEL.BACKBONE.CE_LOC)
+        if self.uses_ce and self.precision == 'bf16':
+            warnings.warn(BF16_CE_WARNING.format(ce_loc=list(cfg.MODEL.BACKBONE.CE_LOC)), stacklevel=2)
         self.cache_template = self.options.template_cache and hasattr(self.network, 'embed_template')
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
