@@ -99,6 +99,61 @@ def test_siamfc_resize_crop_matches_crop_image():
             assert realised[1].min() <= 0 and (realised[0] * [140, 100] + realised[1] >= 48).all()
 
 
+def test_fast_box_arithmetic_is_bit_identical_to_the_torch_versions():
+    from lib.train.data import fast_boxes
+    from lib.train.data.processing import jitter_box
+    from lib.train.data.transforms import mirror_box
+    rng = np.random.default_rng(11)
+    for i, box in enumerate(random_boxes(rng, 3000, 480, 640)):
+        center_jitter, scale_jitter = [(0, 0), (3, 0.25), (4.5, 0.5)][i % 3]
+        seed = int(rng.integers(1 << 30))
+        reference = jitter_box(torch.tensor(box), center_jitter, scale_jitter, np.random.default_rng(seed))
+        jittered = fast_boxes.jitter_box(box, center_jitter, scale_jitter, np.random.default_rng(seed))
+        assert jittered.dtype == np.float32 and np.array_equal(reference.numpy(), jittered), (box, seed)
+        size = (128, 256, 224)[i % 3]
+        factor = size / math.ceil(math.sqrt(float(jittered[2] * jittered[3])) * 4.0)
+        reference = transform_image_to_crop(torch.tensor(box), reference, factor, size, normalize=True)
+        in_crop = fast_boxes.box_in_crop(box, jittered, factor, size)
+        assert np.array_equal(reference.numpy(), in_crop), (box, seed)
+        for right in (639, 1.0):
+            assert np.array_equal(mirror_box(reference, right).numpy(), fast_boxes.mirror_box(in_crop, right))
+
+
+def test_value_table_is_the_plain_transforms_output_for_every_level():
+    from lib.train.data.transforms import CropTransformPlan, lineage_transforms
+    plan = CropTransformPlan(*lineage_transforms(MEAN, STD, training=True))
+    levels = torch.arange(256, dtype=torch.float32).view(1, 1, 256).expand(3, 1, 256)
+    for factor in [0.8, 1.0, 1.2] + list(np.random.default_rng(13).uniform(0.8, 1.2, 500)):
+        reference = plan.normalize.normalize(plan.to_tensor.scale(levels, factor))[:, 0, :].numpy()
+        assert np.array_equal(plan.value_table(factor), reference), factor
+
+
+@pytest.mark.parametrize('in_size, out_size', [(256, 16), (128, 8), (96, 6), (100, 7), (48, 3), (7, 7),
+                                               (5, 10), (33, 4)])
+def test_nearest_indices_are_those_of_interpolate(in_size, out_size):
+    from lib.train.data.fast_boxes import nearest_indices
+    source = torch.arange(in_size, dtype=torch.float32)[None, None, None]
+    picked = torch.nn.functional.interpolate(source, size=(1, out_size))[0, 0, 0].long().numpy()
+    assert np.array_equal(nearest_indices(in_size, out_size), picked)
+
+
+def test_separable_padding_check_gives_the_plain_reasons():
+    from lib.train.data.fast_boxes import separable_padding_reason
+    rng = np.random.default_rng(12)
+    seen = set()
+    for size, stride in ((96, 16), (100, 16), (48, 16)):
+        zero = {'template': 0, 'search': 0}
+        processing = TemplateSearchProcessing({'template': 2.0, 'search': 4.0},
+                                              {'template': size, 'search': size}, zero, zero, stride=stride)
+        for box in random_boxes(rng, 400, 60, 80):
+            plan = WarpCrop((60, 80), box, 4.0, size)
+            expected = processing._padding_reason(plan.att, 'search')
+            assert separable_padding_reason(plan.padding_rows, plan.padding_cols, max(size // stride, 1),
+                                            'search') == expected, box
+            seen.add(expected)
+    assert len(seen) == 3  # usable, all padding, all padding at feature resolution
+
+
 # ------------------------------------------------------------------------------------ processing
 @pytest.fixture(scope='module')
 def lasot_root(tmp_path_factory):

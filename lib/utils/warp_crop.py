@@ -58,8 +58,9 @@ class WarpCrop:
     """The geometry of one sample_target crop of a frame of size image_hw (computed without touching
     pixels, so that validity can be checked before any pixel work):
     x1, y1, crop_sz (window in the possibly mirrored frame), resize_factor, att (bool output_sz^2,
-    True on padding), inside (the window needs no padding), overlaps (some frame pixel is in it),
-    spans (the frame columns and rows in the window, mirrored-frame coordinates)."""
+    True on padding; padding_rows[:, None] | padding_cols[None, :]), inside (the window needs no
+    padding), overlaps (some frame pixel is in it), spans (the frame columns and rows in the window,
+    mirrored-frame coordinates)."""
 
     def __init__(self, image_hw, box_xywh, search_area_factor, output_sz, mirror_frame=False):
         self.height, self.width = int(image_hw[0]), int(image_hw[1])
@@ -72,9 +73,9 @@ class WarpCrop:
         self.overlaps = all(hi > lo for lo, hi in self.spans)
         self.inside = all(span == (start, start + self.crop_sz)
                           for span, start in zip(self.spans, (self.x1, self.y1)))
-        rows = axis_padding(self.y1, self.crop_sz, self.height, self.output_sz)
-        cols = axis_padding(self.x1, self.crop_sz, self.width, self.output_sz)
-        self.att = rows[:, None] | cols[None, :]
+        self.padding_rows = axis_padding(self.y1, self.crop_sz, self.height, self.output_sz)
+        self.padding_cols = axis_padding(self.x1, self.crop_sz, self.width, self.output_sz)
+        self.att = self.padding_rows[:, None] | self.padding_cols[None, :]
 
     def _view(self, image, col_span, row_span):
         """The frame's pixels for mirrored-frame columns col_span and rows row_span, as the mirrored

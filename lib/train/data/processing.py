@@ -16,9 +16,10 @@ Two paths compute the same sample (same random draws, boxes, masks and labels):
   the crop map instead of a mirrored copy (lib/utils/warp_crop.py), the per-crop flip is applied to
   the small crop, and conversion + brightness + normalisation are one table look-up. Images are
   bit-identical for windows inside the frame; windows that need padding are resampled by
-  cv2.warpAffine (a few grey levels apart at edges, see warp_crop.py). It covers the lineage's
-  transform set (transforms.CropTransformPlan); other transforms, and samples carrying segmentation
-  masks, take the plain path.
+  cv2.warpAffine (a few grey levels apart at edges, see warp_crop.py). Its box arithmetic is the
+  same float32 arithmetic in numpy (lib/train/data/fast_boxes.py), without torch's per-op cost. It
+  covers the lineage's transform set (transforms.CropTransformPlan); other transforms, and samples
+  carrying segmentation masks, take the plain path.
 """
 import math
 
@@ -27,6 +28,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lib.train.data import fast_boxes
 from lib.train.data.transforms import CropTransformPlan, mirror_box
 from lib.utils.crop import sample_target, transform_image_to_crop
 from lib.utils.warp_crop import WarpCrop
@@ -113,11 +115,10 @@ class TemplateSearchProcessing:
                  'mask': None if mask is None else torch.as_tensor(np.asarray(mask)).float()}
                 for img, box, mask in zip(images, boxes, masks)]
 
-    def _jitter_all(self, items, kind, rng):
+    def _jitter_all(self, items, kind, rng, jitter=jitter_box):
         """(jittered boxes, None) or (None, reason) when a jittered box gives an empty crop."""
         factor = self.search_area_factor[kind]
-        jittered = [jitter_box(it['box'], self.center_jitter[kind], self.scale_jitter[kind], rng)
-                    for it in items]
+        jittered = [jitter(it['box'], self.center_jitter[kind], self.scale_jitter[kind], rng) for it in items]
         for box in jittered:
             if not math.ceil(math.sqrt(max(float(box[2] * box[3]), 0.0)) * factor) >= 1:
                 return None, f'{kind} box too small after jitter: {box.tolist()}'
@@ -166,16 +167,19 @@ class TemplateSearchProcessing:
                 image = cv2.cvtColor(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY),
                                      cv2.COLOR_GRAY2RGB)
             item.update(image=image, mirror=mirror)
+            item['box'] = fast_boxes.as_box(item['box'])  # float32 numpy from here (fast_boxes.py)
             if mirror:
-                item['box'] = mirror_box(item['box'], image.shape[1] - 1)
+                item['box'] = fast_boxes.mirror_box(item['box'], image.shape[1] - 1)
         for s in KINDS:
             size = int(self.output_sz[s])
-            jittered, reason = self._jitter_all(frames[s], s, rng)
+            feat_sz = max(size // self.stride, 1)
+            jittered, reason = self._jitter_all(frames[s], s, rng, jitter=fast_boxes.jitter_box)
             plans = []
             for item, box in zip(frames[s], jittered or ()):
                 plan = WarpCrop(item['image'].shape[:2], box, self.search_area_factor[s], size,
                                 mirror_frame=item['mirror'])
-                reason = self._padding_reason(plan.att, s)
+                reason = fast_boxes.separable_padding_reason(plan.padding_rows, plan.padding_cols,
+                                                             feat_sz, s)
                 if reason is not None:
                     break
                 plans.append(plan)
@@ -186,12 +190,12 @@ class TemplateSearchProcessing:
             for item, box, plan, (factor, mirror) in zip(frames[s], jittered, plans,
                                                          self.transform_plan.roll_crops(rng, len(plans))):
                 crop, att = plan.crop(item['image']), plan.att
-                crop_box = transform_image_to_crop(item['box'], box, plan.resize_factor, size, normalize=True)
+                crop_box = fast_boxes.box_in_crop(item['box'], box, plan.resize_factor, size)
                 if mirror:
                     crop, att = cv2.flip(crop, 1), att[:, ::-1]
-                    crop_box = mirror_box(crop_box, 1.0)
+                    crop_box = fast_boxes.mirror_box(crop_box, 1.0)
                 images.append(self.transform_plan.to_tensor_image(crop, factor))
-                boxes.append(crop_box)
+                boxes.append(torch.from_numpy(crop_box))
                 atts.append(torch.from_numpy(np.ascontiguousarray(att)))
             out[f'{s}_images'] = _stack(images)
             out[f'{s}_anno'] = _stack(boxes)

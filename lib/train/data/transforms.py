@@ -207,12 +207,17 @@ class CropTransformPlan:
         return list(zip(rolled[0], mirror))
 
     def value_table(self, factor, channels=3):
-        """(C, 256) float32: the plain path's output value for every uint8 level and channel."""
-        levels = torch.arange(256, dtype=torch.float32).view(1, 1, 256).expand(channels, 1, 256)
-        values = self.to_tensor.scale(levels, factor)
+        """(C, 256) float32: the plain path's output value for every uint8 level and channel
+        (ToTensorAndJitter.scale, then Normalize.normalize), in numpy: the same correctly rounded float32
+        product, clamp, difference and quotient, without torch's per-op cost (tests/test_data_speed.py
+        checks it against the torch ops)."""
+        f32 = np.float32
+        values = np.arange(256, dtype=f32) * f32(factor / 255.0)
+        values = np.broadcast_to(np.clip(values, f32(0.0), f32(1.0)), (channels, 256))
         if self.normalize is not None:
-            values = self.normalize.normalize(values)
-        return values[:, 0, :].contiguous().numpy()
+            mean, std = (t.reshape(-1, 1).numpy() for t in (self.normalize.mean, self.normalize.std))
+            values = (values - mean) / std
+        return np.ascontiguousarray(values, dtype=f32)
 
     def to_tensor_image(self, crop, factor):
         """uint8 H x W x C crop -> contiguous float32 C x H x W, as ToTensorAndJitter(factor) [+ Normalize]
