@@ -29,7 +29,7 @@ import torch
 import torch.nn.functional as F
 
 from lib.train.data import fast_boxes
-from lib.train.data.transforms import CropTransformPlan, mirror_box
+from lib.train.data.transforms import CropTransformPlan
 from lib.utils.crop import sample_target, transform_image_to_crop
 from lib.utils.warp_crop import WarpCrop
 
