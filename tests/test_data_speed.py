@@ -138,7 +138,6 @@ def test_nearest_indices_are_those_of_interpolate(in_size, out_size):
 
 
 def test_separable_padding_check_gives_the_plain_reasons():
-    from lib.train.data.fast_boxes import separable_padding_reason
     rng = np.random.default_rng(12)
     seen = set()
     for size, stride in ((96, 16), (100, 16), (48, 16)):
@@ -148,8 +147,7 @@ def test_separable_padding_check_gives_the_plain_reasons():
         for box in random_boxes(rng, 400, 60, 80):
             plan = WarpCrop((60, 80), box, 4.0, size)
             expected = processing._padding_reason(plan.att, 'search')
-            assert separable_padding_reason(plan.padding_rows, plan.padding_cols, max(size // stride, 1),
-                                            'search') == expected, box
+            assert processing._separable_padding_reason(plan, 'search') == expected, box
             seen.add(expected)
     assert len(seen) == 3  # usable, all padding, all padding at feature resolution
 

@@ -1,6 +1,6 @@
 """The fast processing path's per-sample box arithmetic in numpy float32: twins of
 lib/train/data/processing.py::jitter_box, lib/utils/crop.py::transform_image_to_crop (normalised),
-lib/train/data/transforms.py::mirror_box and the feature-resolution padding check.
+lib/train/data/transforms.py::mirror_box, and the index map of F.interpolate(mode='nearest').
 
 Why: on (4,) tensors each torch op costs 5-10 us of dispatch, about 1.3 ms a training sample in all,
 a tenth of a fast sample. The plain path keeps the torch versions (it is the reference that works the
@@ -63,13 +63,3 @@ def nearest_indices(in_size, out_size):
     index = np.floor(np.arange(out_size, dtype=F32) * scale).astype(np.int64)
     return np.minimum(index, in_size - 1)
 
-
-def separable_padding_reason(rows, cols, feat_sz, kind):
-    """processing.TemplateSearchProcessing._padding_reason for a mask att = rows[:, None] | cols[None, :]
-    (WarpCrop's): it is all padding exactly when rows or cols is, at full or at feature resolution."""
-    if rows.all() or cols.all():
-        return f'{kind} crop is entirely padding'
-    idx_r, idx_c = nearest_indices(len(rows), feat_sz), nearest_indices(len(cols), feat_sz)
-    if rows[idx_r].all() or cols[idx_c].all():
-        return f'{kind} crop is entirely padding at feature resolution'
-    return None

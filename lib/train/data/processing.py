@@ -34,6 +34,8 @@ from lib.utils.crop import sample_target, transform_image_to_crop
 from lib.utils.warp_crop import WarpCrop
 
 KINDS = ('template', 'search')
+ALL_PADDING = '{kind} crop is entirely padding'
+ALL_PADDING_AT_FEATURES = '{kind} crop is entirely padding at feature resolution'
 
 
 def jitter_box(box, center_jitter, scale_jitter, rng):
@@ -124,14 +126,29 @@ class TemplateSearchProcessing:
                 return None, f'{kind} box too small after jitter: {box.tolist()}'
         return jittered, None
 
+    def _feat_sz(self, kind):
+        return max(int(self.output_sz[kind]) // self.stride, 1)
+
     def _padding_reason(self, att, kind):
         """Why a crop with padding mask `att` is unusable, or None."""
         if att.all():
-            return f'{kind} crop is entirely padding'
-        feat_sz = max(int(self.output_sz[kind]) // self.stride, 1)
+            return ALL_PADDING.format(kind=kind)
+        feat_sz = self._feat_sz(kind)
         att_feat = F.interpolate(torch.from_numpy(att)[None, None].float(), size=(feat_sz, feat_sz))
         if att_feat.bool().all():
-            return f'{kind} crop is entirely padding at feature resolution'
+            return ALL_PADDING_AT_FEATURES.format(kind=kind)
+        return None
+
+    def _separable_padding_reason(self, plan, kind):
+        """_padding_reason(plan.att, kind) from WarpCrop's separable mask (att = rows[:, None] |
+        cols[None, :]): it is all padding exactly when rows or cols is, at full or feature resolution."""
+        rows, cols = plan.padding_rows, plan.padding_cols
+        if rows.all() or cols.all():
+            return ALL_PADDING.format(kind=kind)
+        feat_sz = self._feat_sz(kind)
+        if (rows[fast_boxes.nearest_indices(len(rows), feat_sz)].all()
+                or cols[fast_boxes.nearest_indices(len(cols), feat_sz)].all()):
+            return ALL_PADDING_AT_FEATURES.format(kind=kind)
         return None
 
     def _crop_all(self, items, kind, rng):
@@ -172,14 +189,12 @@ class TemplateSearchProcessing:
                 item['box'] = fast_boxes.mirror_box(item['box'], image.shape[1] - 1)
         for s in KINDS:
             size = int(self.output_sz[s])
-            feat_sz = max(size // self.stride, 1)
             jittered, reason = self._jitter_all(frames[s], s, rng, jitter=fast_boxes.jitter_box)
             plans = []
             for item, box in zip(frames[s], jittered or ()):
                 plan = WarpCrop(item['image'].shape[:2], box, self.search_area_factor[s], size,
                                 mirror_frame=item['mirror'])
-                reason = fast_boxes.separable_padding_reason(plan.padding_rows, plan.padding_cols,
-                                                             feat_sz, s)
+                reason = self._separable_padding_reason(plan, s)
                 if reason is not None:
                     break
                 plans.append(plan)

@@ -170,6 +170,8 @@ class CropTransformPlan:
         steps = per_crop.transforms
         self.to_tensor = steps[0]
         self.normalize = next((t for t in steps if isinstance(t, Normalize)), None)
+        self._mean_std = None if self.normalize is None else tuple(
+            t.reshape(-1, 1).numpy() for t in (self.normalize.mean, self.normalize.std))
 
     @staticmethod
     def supports(joint, per_crop):
@@ -214,8 +216,8 @@ class CropTransformPlan:
         f32 = np.float32
         values = np.arange(256, dtype=f32) * f32(factor / 255.0)
         values = np.broadcast_to(np.clip(values, f32(0.0), f32(1.0)), (channels, 256))
-        if self.normalize is not None:
-            mean, std = (t.reshape(-1, 1).numpy() for t in (self.normalize.mean, self.normalize.std))
+        if self._mean_std is not None:
+            mean, std = self._mean_std
             values = (values - mean) / std
         return np.ascontiguousarray(values, dtype=f32)
 
