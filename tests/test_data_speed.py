@@ -18,6 +18,7 @@ from lib.utils.crop import sample_target, transform_image_to_crop
 from lib.utils.image_io import decode_image, default_backend, encode_jpeg
 from lib.utils.siamfc_crop import crop_image, jittered_crop_params
 from lib.utils.warp_crop import WarpCrop, siamfc_resize_crop
+from tests.train_fixtures import write_small_lasot
 
 MEAN, STD = [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]
 LEVEL = 1 / 255 / min(STD)  # one grey level in ImageNet-normalised units
@@ -155,11 +156,7 @@ def test_separable_padding_check_gives_the_plain_reasons():
 # ------------------------------------------------------------------------------------ processing
 @pytest.fixture(scope='module')
 def lasot_root(tmp_path_factory):
-    from lib.utils.synthetic import write_lasot
-    root = tmp_path_factory.mktemp('lasot')
-    write_lasot(str(root), classes=1, seqs_per_class=2, test_per_class=0, size=(200, 150),
-                frame_range=(24, 28), quality=90)
-    return str(root)
+    return write_small_lasot(tmp_path_factory.mktemp('lasot'), (200, 150))
 
 
 def _lineage_processing(fast, gray_p=0.05, extra=()):
@@ -262,9 +259,9 @@ def test_each_needed_frame_is_decoded_once(lasot_root):
     class Counting(Lasot):
         reads = []
 
-        def _read_frame(self, seq_id, frame_id):
+        def _read_frame(self, seq_id, frame_id, encoded=False):
             self.reads.append(frame_id)
-            return super()._read_frame(seq_id, frame_id)
+            return super()._read_frame(seq_id, frame_id, encoded)
 
     dataset = Counting(lasot_root)
     sampler = TrackingSampler([dataset], [1], 10, 20, seed=0)

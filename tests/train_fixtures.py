@@ -7,6 +7,14 @@ import torch.nn as nn
 from lib.config import load_config
 
 
+def write_small_lasot(root, size):
+    """Two short synthetic LaSOT-layout sequences of (w, h) JPEG frames (quality 90) under root."""
+    from lib.utils.synthetic import write_lasot
+    write_lasot(str(root), classes=1, seqs_per_class=2, test_per_class=0, size=size, frame_range=(24, 28),
+                quality=90)
+    return str(root)
+
+
 class ToyVideoDataset:
     """Sequences of flat grey frames with a bright box moving right by 1 px per frame."""
 
@@ -46,7 +54,7 @@ class ToyVideoDataset:
         visible = torch.tensor([i not in self.invisible for i in range(len(bbox))])
         return {'bbox': bbox, 'valid': torch.ones(len(bbox), dtype=torch.bool), 'visible': visible}
 
-    def get_frames(self, seq_id, frame_ids, anno=None):
+    def get_frames(self, seq_id, frame_ids, anno=None, encoded=False):  # arrays even when encoded
         self.frame_requests.append((seq_id, list(frame_ids)))
         if self.fail_frames & set(frame_ids):
             raise IOError(f'cannot read frame {frame_ids} of sequence {seq_id}')

@@ -3,6 +3,9 @@
 OpenCV is the default decoder. jpeg4py (libjpeg-turbo) is used for JPEG files when it is installed
 and its system library loads; if it does not, one warning is printed and OpenCV is used. PIL is
 the last fallback. A missing or corrupt image raises ImageReadError naming the file.
+
+EncodedImage keeps a file's bytes for a reader that decodes later, possibly only the part of a JPEG
+it needs (the fast training crops, lib/utils/jpeg_region.py).
 """
 import contextlib
 import os
@@ -93,16 +96,79 @@ def decode_image(data, name='<bytes>', backend=None):
     return np.ascontiguousarray(image)
 
 
-def read_image(path, backend=None):
-    """Reads an image file to RGB uint8 HxWx3."""
+def _read_file(path):
     try:
         with open(path, 'rb') as f:
-            data = f.read()
+            return f.read()
     except OSError as e:
         raise ImageReadError(f'cannot read image {path}: {e.strerror or e}') from None
+
+
+def read_image(path, backend=None):
+    """Reads an image file to RGB uint8 HxWx3."""
+    data = _read_file(path)
     if not data:
         raise ImageReadError(f'cannot decode image {path}: the file is empty')
     return decode_image(data, name=path, backend=backend)
+
+
+class EncodedImage:
+    """An image file's bytes, decoded when the pixels are needed: whole (decode()), or for a JPEG only
+    the rows and columns a crop reads (decode_region(), lib/utils/jpeg_region.py). Datasets hand these
+    to a processing that declares `accepts_encoded_images` (the fast training crops); a frame that is
+    not a JPEG, or any file when the region decoder is unavailable, is decoded whole, with the same
+    errors as read_image."""
+
+    undecoded_fill = None  # tests set a value: pixels outside a decoded region, never to be read
+
+    def __init__(self, data, name):
+        if not data:
+            raise ImageReadError(f'cannot decode image {name}: the file is empty')
+        self.data, self.name = data, name
+        self._decoded = None
+        self._size = None
+
+    def _regions_possible(self):
+        from lib.utils import jpeg_region
+        return self._decoded is None and _is_jpeg(self.data) and jpeg_region.available()
+
+    @property
+    def shape(self):
+        """(H, W, 3), from the JPEG header when the file need not be decoded whole."""
+        if self._size is None and self._regions_possible():
+            from lib.utils import jpeg_region
+            try:
+                self._size = jpeg_region.jpeg_size(self.data)
+            except jpeg_region.JpegRegionError:
+                pass
+        if self._size is None:
+            self._size = self.decode().shape[:2]
+        return self._size + (3,)
+
+    def decode(self):
+        """RGB uint8 H x W x 3, the array read_image gives (decoded once, then shared: do not modify)."""
+        if self._decoded is None:
+            self._decoded = decode_image(self.data, name=self.name)
+        return self._decoded
+
+    def decode_region(self, region):
+        """An RGB uint8 H x W x 3 array whose pixels inside region (x0, y0, x1, y1, end-exclusive) are
+        those of decode(); the others are undefined. region None: no pixel is needed. It may be the
+        shared decode() array: do not modify it."""
+        if self._regions_possible():
+            from lib.utils import jpeg_region
+            try:
+                if region is None:
+                    return np.empty(self.shape, dtype=np.uint8)
+                return jpeg_region.decode_region(self.data, region, fill=self.undecoded_fill)
+            except jpeg_region.JpegRegionError:
+                pass  # decoded whole below: the full decoder reports or tolerates the problem
+        return self.decode()
+
+
+def read_encoded_image(path):
+    """The EncodedImage of an image file (read now, decoded when used)."""
+    return EncodedImage(_read_file(path), path)
 
 
 def encode_jpeg(image_rgb, quality=90):

@@ -77,6 +77,19 @@ class WarpCrop:
         self.padding_cols = axis_padding(self.x1, self.crop_sz, self.width, self.output_sz)
         self.att = self.padding_rows[:, None] | self.padding_cols[None, :]
 
+    def source_region(self):
+        """(x0, y0, x1, y1): the frame pixels crop() reads, in the frame's own (unmirrored) coordinates,
+        end-exclusive; None when it reads none. The window's spans widened by one pixel per side,
+        for the warp's bilinear taps (sample positions lie in [x1 - 0.5, x1 + crop_sz))."""
+        if not self.overlaps:
+            return None
+        (c0, c1), (r0, r1) = self.spans
+        c0, c1 = max(c0 - 1, 0), min(c1 + 1, self.width)
+        r0, r1 = max(r0 - 1, 0), min(r1 + 1, self.height)
+        if self.mirror_frame:  # mirrored column f is original column W - 1 - f
+            c0, c1 = self.width - c1, self.width - c0
+        return c0, r0, c1, r1
+
     def _view(self, image, col_span, row_span):
         """The frame's pixels for mirrored-frame columns col_span and rows row_span, as the mirrored
         frame shows them (a view, flipped only when mirror_frame)."""
@@ -132,6 +145,28 @@ def frame_mean(image):
     return torch.tensor(cv2.mean(image)[:channels], dtype=torch.float32)
 
 
+def region_union(a, b):
+    """The smallest (x0, y0, x1, y1) region holding regions a and b (either may be None: no pixel)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def _siamfc_blocks(image_wh, output_size, params):
+    """(pixel_blocks(...), covers: the image block fills the whole crop, so no padding is needed)."""
+    out_w, out_h = (int(v) for v in as_size(output_size))
+    blocks = pixel_blocks(image_wh, (out_w, out_h), params)
+    return blocks, blocks is not None and blocks[0] == (0, 0, out_w, out_h)
+
+
+def siamfc_source(image_wh, output_size, params):
+    """What siamfc_resize_crop reads of a frame of size image_wh (w, h): (region (x0, y0, x1, y1),
+    end-exclusive, or None, whole). whole is True when the crop needs padding without a given colour:
+    the colour is the mean of the whole frame."""
+    blocks, covers = _siamfc_blocks(image_wh, output_size, params)
+    return (None if blocks is None else blocks[1]), not covers
+
+
 def siamfc_resize_crop(image, output_size, params, padding=None):
     """crop_image(image, output_size, params, padding) of lib/utils/siamfc_crop.py from a uint8 H x W x 3
     frame: the same pixel-aligned blocks and realised map, the block resized by cv2.resize (the same
@@ -143,8 +178,7 @@ def siamfc_resize_crop(image, output_size, params, padding=None):
         raise ValueError(f'SiamFC crop: expected an HxWx3 numpy image, got '
                          f'{getattr(image, "shape", type(image).__name__)}')
     out_w, out_h = (int(v) for v in as_size(output_size))
-    blocks = pixel_blocks((image.shape[1], image.shape[0]), (out_w, out_h), params)
-    covers = blocks is not None and blocks[0] == (0, 0, out_w, out_h)
+    blocks, covers = _siamfc_blocks((image.shape[1], image.shape[0]), (out_w, out_h), params)
     if padding is None and not covers:
         padding = frame_mean(image)
     elif padding is not None:

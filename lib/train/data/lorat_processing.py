@@ -17,7 +17,9 @@ fast=True (default) cuts the crops with lib/utils/warp_crop.py::siamfc_resize_cr
 view of the uint8 frame; the frame mean only when padding is needed) instead of converting the whole
 frame to float, augments the H x W x 3 arrays with LoRATAugmentation.fast and normalises the 8-bit
 result with a table: same random draws, blocks, boxes and labels; pixels within a few grey levels
-(the crop is rounded to whole levels before the augmentation).
+(the crop is rounded to whole levels before the augmentation). It also takes frames still encoded
+(accepts_encoded_images): each frame is decoded once, over the image blocks its crops read
+(lib/utils/jpeg_region.py), or whole when a crop needs padding (its colour is the frame mean).
 """
 import cv2
 import numpy as np
@@ -26,7 +28,8 @@ import torch
 from lib.train.data.lorat_augment import LoRATAugmentation
 from lib.utils.siamfc_crop import (clip_boxes, crop_image, crop_params, jittered_crop_params, map_boxes,
                                    rasterize)
-from lib.utils.warp_crop import siamfc_resize_crop
+from lib.utils.image_io import EncodedImage
+from lib.utils.warp_crop import region_union, siamfc_resize_crop, siamfc_source
 
 
 def xywh_to_xyxy(box):
@@ -68,6 +71,11 @@ class LoRATProcessing:
                 raise ValueError(f'LoRAT processing: {name} size {size} is not a multiple of the stride '
                                  f'{self.stride}')
 
+    @property
+    def accepts_encoded_images(self):
+        """Whether frames may come still encoded (the fast path decodes only what it crops)."""
+        return self.fast
+
     @classmethod
     def from_cfg(cls, cfg, training=True, fast=True):
         """The official recipe for training and validation pairs (both are augmented, as in run.yaml);
@@ -98,9 +106,10 @@ class LoRATProcessing:
             out.update(valid=False, invalid_reason='search crop jitter failed (box outside or too small)')
             return out
         z_params = crop_params(z_box, self.template_factor, self.template_size)
-        template, search = (self._crop(data[f'{k}_images'][0], box, params, size)
-                            for k, box, params, size in (('template', z_box, z_params, self.template_size),
-                                                         ('search', x_box, x_params, self.search_size)))
+        crops = (('template', z_box, z_params, self.template_size), ('search', x_box, x_params, self.search_size))
+        frames = _decoded_frames([(data[f'{k}_images'][0], params, size) for k, _, params, size in crops])
+        template, search = (self._crop(frame, box, params, size)
+                            for frame, (_, box, params, size) in zip(frames, crops))
         if self.augmentation is not None:
             augment = self.augmentation.fast if self.fast else self.augmentation
             template, search = augment(template, search, rng)
@@ -151,3 +160,21 @@ class LoRATProcessing:
                 cv2.LUT(plane, table[channel], dst=out[channel])
             return torch.from_numpy(out)
         return (torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1) - self.mean) / self.std
+
+
+def _decoded_frames(crops):
+    """Per (frame, params, size): the frame array its crop reads. An EncodedImage is decoded once, over
+    the union of its crops' image blocks, or whole when one of them needs padding (the frame mean)."""
+    needs = {}
+    for frame, params, size in crops:
+        if isinstance(frame, EncodedImage):
+            height, width = frame.shape[:2]
+            region, whole = siamfc_source((width, height), size, params)
+            previous = needs.get(id(frame), (None, False))
+            needs[id(frame)] = region_union(previous[0], region), previous[1] or whole
+    arrays = {}
+    for frame, _, _ in crops:
+        if isinstance(frame, EncodedImage) and id(frame) not in arrays:
+            region, whole = needs[id(frame)]
+            arrays[id(frame)] = frame.decode() if whole else frame.decode_region(region)
+    return [arrays.get(id(frame), frame) for frame, _, _ in crops]

@@ -20,6 +20,11 @@ Two paths compute the same sample (same random draws, boxes, masks and labels):
   same float32 arithmetic in numpy (lib/train/data/fast_boxes.py), without torch's per-op cost. It
   covers the lineage's transform set (transforms.CropTransformPlan); other transforms, and samples
   carrying segmentation masks, take the plain path.
+  It also takes frames still encoded (accepts_encoded_images; the sampler then asks datasets for
+  lib.utils.image_io.EncodedImage frames): every crop is planned from the JPEG header, and each frame
+  is decoded once, only over the rows and columns its crops read (lib/utils/jpeg_region.py), with
+  the pixels a full decode gives there. Grayscale is applied to those pixels only (per pixel, so the
+  same values).
 """
 import math
 
@@ -31,7 +36,8 @@ import torch.nn.functional as F
 from lib.train.data import fast_boxes
 from lib.train.data.transforms import CropTransformPlan
 from lib.utils.crop import sample_target, transform_image_to_crop
-from lib.utils.warp_crop import WarpCrop
+from lib.utils.image_io import EncodedImage
+from lib.utils.warp_crop import WarpCrop, region_union
 
 KINDS = ('template', 'search')
 ALL_PADDING = '{kind} crop is entirely padding'
@@ -77,6 +83,11 @@ class TemplateSearchProcessing:
         self.transform_plan = (CropTransformPlan(joint_transform, transform)
                                if self.fast and CropTransformPlan.supports(joint_transform, transform) else None)
 
+    @property
+    def accepts_encoded_images(self):
+        """Whether frames may come still encoded (the fast path decodes only what it crops)."""
+        return self.transform_plan is not None
+
     def __call__(self, data, rng):
         has_masks = any(m is not None for s in KINDS for m in (data.get(f'{s}_masks') or ()))
         if self.transform_plan is not None and not has_masks:
@@ -107,13 +118,14 @@ class TemplateSearchProcessing:
         return out
 
     @staticmethod
-    def _frame_items(data, kind):
+    def _frame_items(data, kind, decode=True):
         images, boxes = data[f'{kind}_images'], data[f'{kind}_anno']
         masks = data.get(f'{kind}_masks') or [None] * len(images)
         if len(boxes) != len(images) or len(masks) != len(images):
             raise ValueError(f"processing: {kind} has {len(images)} images, {len(boxes)} boxes and "
                              f"{len(masks)} masks; expected one box (and mask) per image")
-        return [{'image': img, 'box': torch.as_tensor(box, dtype=torch.float32).reshape(4),
+        return [{'image': img.decode() if decode and isinstance(img, EncodedImage) else img,
+                 'box': torch.as_tensor(box, dtype=torch.float32).reshape(4),
                  'mask': None if mask is None else torch.as_tensor(np.asarray(mask)).float()}
                 for img, box, mask in zip(images, boxes, masks)]
 
@@ -175,18 +187,17 @@ class TemplateSearchProcessing:
     def _call_fast(self, data, rng):
         consumed = {f'{s}_{part}' for s in KINDS for part in ('images', 'anno', 'masks')}
         out = {k: v for k, v in data.items() if k not in consumed}
-        frames = {s: self._frame_items(data, s) for s in KINDS}
+        frames = {s: self._frame_items(data, s, decode=False) for s in KINDS}
         n_template = len(frames['template'])
         rolled = self.transform_plan.roll_frames(rng, n_template + len(frames['search']))
         for item, (gray, mirror) in zip(frames['template'] + frames['search'], rolled):
-            image = item['image']
-            if gray:  # rare (p = 0.05): on the full frame, as the plain path, so values stay identical
-                image = cv2.cvtColor(cv2.cvtColor(np.ascontiguousarray(image), cv2.COLOR_RGB2GRAY),
-                                     cv2.COLOR_GRAY2RGB)
-            item.update(image=image, mirror=mirror)
+            item.update(gray=gray, mirror=mirror)
             item['box'] = fast_boxes.as_box(item['box'])  # float32 numpy from here (fast_boxes.py)
             if mirror:
-                item['box'] = fast_boxes.mirror_box(item['box'], image.shape[1] - 1)
+                item['box'] = fast_boxes.mirror_box(item['box'], item['image'].shape[1] - 1)
+        # Every random draw and validity check first, in the plain path's order; pixels afterwards, so
+        # that each frame is decoded once, over what its crops read.
+        planned = {}
         for s in KINDS:
             size = int(self.output_sz[s])
             jittered, reason = self._jitter_all(frames[s], s, rng, jitter=fast_boxes.jitter_box)
@@ -201,10 +212,14 @@ class TemplateSearchProcessing:
             if reason is not None:
                 out.update(valid=False, invalid_reason=reason)
                 return out
+            planned[s] = jittered, plans, self.transform_plan.roll_crops(rng, len(plans))
+        pixels = _frame_pixels([(item, plan) for s in KINDS for item, plan in zip(frames[s], planned[s][1])])
+        for s in KINDS:
+            size = int(self.output_sz[s])
+            jittered, plans, crop_rolls = planned[s]
             images, boxes, atts = [], [], []
-            for item, box, plan, (factor, mirror) in zip(frames[s], jittered, plans,
-                                                         self.transform_plan.roll_crops(rng, len(plans))):
-                crop, att = plan.crop(item['image']), plan.att
+            for item, box, plan, (factor, mirror) in zip(frames[s], jittered, plans, crop_rolls):
+                crop, att = plan.crop(pixels[id(plan)]), plan.att
                 crop_box = fast_boxes.box_in_crop(item['box'], box, plan.resize_factor, size)
                 if mirror:
                     crop, att = cv2.flip(crop, 1), att[:, ::-1]
@@ -218,3 +233,33 @@ class TemplateSearchProcessing:
             out[f'{s}_masks'] = torch.zeros(len(images), size, size)
         out['valid'] = True
         return out
+
+
+def _frame_pixels(items_and_plans):
+    """{id(plan): the frame array plan.crop reads}: the frame (grayscale where the item rolled it), for an
+    EncodedImage decoded once per (frame, grayscale) over the union of its crops' source regions."""
+    regions = {}
+    for item, plan in items_and_plans:
+        key = id(item['image']), item['gray']
+        regions[key] = region_union(regions.get(key), plan.source_region())
+    arrays, out = {}, {}
+    for item, plan in items_and_plans:
+        key = id(item['image']), item['gray']
+        if key not in arrays:
+            image, region = item['image'], regions[key]
+            if isinstance(image, EncodedImage):
+                image = image.decode_region(region)
+            arrays[key] = _grayscale(image, region) if item['gray'] and region is not None else image
+        out[id(plan)] = arrays[key]
+    return out
+
+
+def _grayscale(image, region):
+    """A new frame array whose pixels in region are those of `image` made grey as the plain path does
+    (luminance repeated on 3 channels; per pixel, so converting the region alone gives the same values)."""
+    x0, y0, x1, y1 = region
+    grey = cv2.cvtColor(cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY),
+                        cv2.COLOR_GRAY2RGB)
+    out = np.empty_like(image)
+    out[y0:y1, x0:x1] = grey
+    return out

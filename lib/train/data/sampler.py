@@ -165,8 +165,12 @@ class TrackingSampler(torch.utils.data.Dataset):
     def load_pair(self, dataset, seq_id, seq_info, template_ids, search_ids):
         # One request for all frames, so that a frame serving as template and search (image datasets,
         # 'interval' sampling) is read and decoded once; the frames are shared, not modified.
+        # A processing that crops from encoded frames (accepts_encoded_images) decodes only the part of
+        # each JPEG it crops (lib/utils/jpeg_region.py); datasets may still hand it decoded arrays.
         n = len(template_ids)
-        frames, anno, meta = dataset.get_frames(seq_id, list(template_ids) + list(search_ids), seq_info)
+        encoded = {'encoded': True} if getattr(self.processing, 'accepts_encoded_images', False) else {}
+        frames, anno, meta = dataset.get_frames(seq_id, list(template_ids) + list(search_ids), seq_info,
+                                                **encoded)
         mask = anno.get('mask')
         return {'template_images': frames[:n], 'template_anno': anno['bbox'][:n],
                 'template_masks': None if mask is None else mask[:n],

@@ -1,7 +1,8 @@
 """BaseVideoDataset: the pytracking / OSTrack training-dataset API every reader implements.
 
 Subclasses set self.sequence_list and implement _load_sequence_info(seq_id) -> {'bbox', 'valid',
-'visible'} (numpy or torch), _read_frame(seq_id, frame_id) -> RGB uint8 HxWx3 and get_meta(seq_id).
+'visible'} (numpy or torch), _frame_location(seq_id, frame_id) -> (storage, key) of the frame's image
+file, and get_meta(seq_id).
 Parsed per-sequence annotations are kept in a small per-process LRU cache, since the sampler asks for
 the same sequence's annotations for every sample it draws from it.
 """
@@ -96,13 +97,14 @@ class BaseVideoDataset(torch.utils.data.Dataset):
             self._info_cache.move_to_end(seq_id)
         return dict(info)
 
-    def get_frames(self, seq_id, frame_ids, anno=None):
+    def get_frames(self, seq_id, frame_ids, anno=None, encoded=False):
         """(list of RGB uint8 HxWx3 frames, {key: [per-frame tensor, ...]}, meta dict). Only the requested
         frames are read, each once: a frame id given twice yields the same array twice (frames are
-        not to be modified)."""
+        not to be modified). encoded=True: lib.utils.image_io.EncodedImage frames instead (read, not
+        yet decoded), for a processing that decodes only what it crops."""
         if anno is None:
             anno = self.get_sequence_info(seq_id)
-        decoded = {f: self._read_frame(seq_id, f) for f in dict.fromkeys(frame_ids)}
+        decoded = {f: self._read_frame(seq_id, f, encoded) for f in dict.fromkeys(frame_ids)}
         frames = [decoded[f] for f in frame_ids]
         anno_frames = {key: [value[f, ...].clone() for f in frame_ids] for key, value in anno.items()}
         return frames, anno_frames, self.get_meta(seq_id)
@@ -110,8 +112,12 @@ class BaseVideoDataset(torch.utils.data.Dataset):
     def _load_sequence_info(self, seq_id):
         raise NotImplementedError
 
-    def _read_frame(self, seq_id, frame_id):
+    def _frame_location(self, seq_id, frame_id):
         raise NotImplementedError
+
+    def _read_frame(self, seq_id, frame_id, encoded=False):
+        storage, key = self._frame_location(seq_id, frame_id)
+        return storage.read_encoded_image(key) if encoded else storage.read_image(key)
 
     def get_meta(self, seq_id):
         return object_meta()

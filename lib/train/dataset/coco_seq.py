@@ -47,12 +47,16 @@ class MSCOCOSeq(BaseVideoDataset):
         valid = (box[:, 2] > MIN_BOX_SIZE) & (box[:, 3] > MIN_BOX_SIZE)
         return to_sequence_info(box, valid, valid)
 
-    def get_frames(self, seq_id, frame_ids, anno=None):
-        """The one image, repeated for every requested frame id."""
+    def get_frames(self, seq_id, frame_ids, anno=None, encoded=False):
+        """The one image, repeated for every requested frame id (encoded: one shared EncodedImage)."""
         if anno is None:
             anno = self.get_sequence_info(seq_id)
-        image = self.storage.read_image(f'{self.image_dir}/{self._file[seq_id]}')
-        frames = [image.copy() for _ in frame_ids]
+        key = f'{self.image_dir}/{self._file[seq_id]}'
+        if encoded:
+            frames = [self.storage.read_encoded_image(key)] * len(frame_ids)
+        else:
+            image = self.storage.read_image(key)
+            frames = [image.copy() for _ in frame_ids]
         anno_frames = {key: [value[0, ...].clone() for _ in frame_ids] for key, value in anno.items()}
         return frames, anno_frames, self.get_meta(seq_id)
 

@@ -41,8 +41,8 @@ class Got10k(BaseVideoDataset):
         boxes, visible = Got10kLayout.read_annotations(self.storage, self.sequence_list[seq_id])
         return to_sequence_info(boxes, valid_boxes(boxes), visible)
 
-    def _read_frame(self, seq_id, frame_id):
-        return self.storage.read_image(Got10kLayout.frame_key(self.sequence_list[seq_id], frame_id))
+    def _frame_location(self, seq_id, frame_id):
+        return self.storage, Got10kLayout.frame_key(self.sequence_list[seq_id], frame_id)
 
     def get_meta(self, seq_id):
         return object_meta(**self._meta[seq_id])

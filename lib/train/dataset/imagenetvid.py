@@ -83,11 +83,10 @@ class ImagenetVID(BaseVideoDataset):
         valid = valid_boxes(boxes)
         return to_sequence_info(boxes, valid, np.asarray(seq['target_visible'], dtype=bool) & valid)
 
-    def _read_frame(self, seq_id, frame_id):
+    def _frame_location(self, seq_id, frame_id):
         seq = self.sequence_list[seq_id]
-        return self.storage.read_image(
-            f"Data/VID/train/ILSVRC2015_VID_train_{seq['set_id']:04d}/ILSVRC2015_train_{seq['vid_id']:08d}/"
-            f"{frame_id + seq['start_frame']:06d}.JPEG")
+        return self.storage, (f"Data/VID/train/ILSVRC2015_VID_train_{seq['set_id']:04d}/"
+                              f"ILSVRC2015_train_{seq['vid_id']:08d}/{frame_id + seq['start_frame']:06d}.JPEG")
 
     def get_meta(self, seq_id):
         return object_meta(self.sequence_list[seq_id]['class_name'])

@@ -30,8 +30,8 @@ class Lasot(BaseVideoDataset):
         boxes, visible = LasotLayout.read_annotations(self.storage, self.sequence_list[seq_id])
         return to_sequence_info(boxes, valid_boxes(boxes), visible)
 
-    def _read_frame(self, seq_id, frame_id):
-        return self.storage.read_image(LasotLayout.frame_key(self.sequence_list[seq_id], frame_id))
+    def _frame_location(self, seq_id, frame_id):
+        return self.storage, LasotLayout.frame_key(self.sequence_list[seq_id], frame_id)
 
     def get_meta(self, seq_id):
         return object_meta(LasotLayout.class_name(self.sequence_list[seq_id]))

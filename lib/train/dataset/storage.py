@@ -2,7 +2,7 @@
 
 Every dataset reader talks to one small interface, so a single class per dataset works on both:
 
-    storage.read_bytes(key)  storage.read_text(key)  storage.read_image(key)
+    storage.read_bytes(key)  storage.read_text(key)  storage.read_image(key)  storage.read_encoded_image(key)
     storage.exists(key)      storage.list_names(key)  storage.child(prefix)  storage.describe(key)
 
 Keys are relative paths with '/' separators ('airplane/airplane-1/img/00000001.jpg'), exactly the keys
@@ -10,7 +10,7 @@ of the LMDBs the lineage's *_lmdb readers expect, so existing LMDBs keep working
 """
 import os
 
-from lib.utils.image_io import decode_image, read_image
+from lib.utils.image_io import EncodedImage, decode_image, read_encoded_image, read_image
 
 
 class StorageKeyError(FileNotFoundError):
@@ -51,6 +51,9 @@ class FolderStorage:
 
     def read_image(self, key):
         return read_image(self.path(key))
+
+    def read_encoded_image(self, key):
+        return read_encoded_image(self.path(key))
 
     def list_names(self, key=''):
         """Sorted names of the files and folders directly inside folder `key`."""
@@ -128,6 +131,9 @@ class LmdbStorage:
 
     def read_image(self, key):
         return decode_image(self.read_bytes(key), name=self.describe(key))
+
+    def read_encoded_image(self, key):
+        return EncodedImage(self.read_bytes(key), self.describe(key))
 
     def list_names(self, key='', limit=None):
         """Sorted names directly under `key`, found by a prefix scan over the (sorted) LMDB keys."""

@@ -55,9 +55,9 @@ class TrackingNet(BaseVideoDataset):
         valid = valid_boxes(boxes)
         return to_sequence_info(boxes, valid, valid)
 
-    def _read_frame(self, seq_id, frame_id):
+    def _frame_location(self, seq_id, frame_id):
         set_id, video = self.sequence_list[seq_id]
-        return self.set_storage[set_id].read_image(TrackingNetLayout.frame_key(video, frame_id))
+        return self.set_storage[set_id], TrackingNetLayout.frame_key(video, frame_id)
 
     def get_meta(self, seq_id):
         return object_meta(self._classes[seq_id])
