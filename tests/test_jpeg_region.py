@@ -98,6 +98,23 @@ def test_build_compiles_a_loadable_library(tmp_path):
     assert not (tmp_path / 'other.so').exists()
 
 
+def test_a_missing_or_stale_library_is_not_used(tmp_path, monkeypatch):
+    monkeypatch.setattr(jpeg_region, '_state', None)
+    monkeypatch.setattr(jpeg_region, '_library', None)
+    monkeypatch.setattr(jpeg_region, 'LIBRARY', str(tmp_path / 'missing.so'))
+    with pytest.warns(UserWarning, match='JPEG region decoding is off.*not built.*jpeg_region build'):
+        assert not jpeg_region.available()
+    data = encode(scene(30, 40))
+    assert np.array_equal(EncodedImage(data, 'f.jpg').decode_region((0, 0, 5, 5)), decode_image(data))
+
+    stale = jpeg_region.build(output=str(tmp_path / 'stale.so'))
+    monkeypatch.setattr(jpeg_region, 'ABI_VERSION', jpeg_region.ABI_VERSION + 1)
+    monkeypatch.setattr(jpeg_region, 'LIBRARY', stale)
+    monkeypatch.setattr(jpeg_region, '_state', None)
+    with pytest.warns(UserWarning, match='stale build'):
+        assert not jpeg_region.available()
+
+
 # ------------------------------------------------------------------------------------ EncodedImage
 def test_encoded_image_shape_and_regions(monkeypatch):
     data = encode(scene(60, 80))
