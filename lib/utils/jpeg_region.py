@@ -13,9 +13,9 @@ which needs a C compiler and the libjpeg-turbo headers (Debian/Ubuntu: libjpeg-d
 or when its self-test fails, one warning is printed and frames are decoded whole.
 
 The decoded pixels are the ones a full decode gives (same library, same integer IDCT and fancy
-upsampling): the region is widened by MARGIN pixels, because next to a cut edge the chroma
-upsampling differs, and available() checks the equality once per process before the library is
-used. tests/test_jpeg_region.py checks it over subsampling modes, progressive files, restart
+upsampling; like jpeg4py, EXIF orientation is ignored): the region is widened by MARGIN pixels,
+because next to a cut edge the chroma upsampling differs, and available() checks the equality once
+per process before the library is used. tests/test_jpeg_region.py checks it over subsampling modes, progressive files, restart
 markers and grey files.
 """
 import ctypes
