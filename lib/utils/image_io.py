@@ -166,6 +166,30 @@ class EncodedImage:
         return self.decode()
 
 
+def region_union(a, b):
+    """The smallest (x0, y0, x1, y1) region holding regions a and b (either may be None: no pixel)."""
+    if a is None or b is None:
+        return a if b is None else b
+    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
+
+
+def decode_for_crops(requests):
+    """Per (frame, region, whole) request of a crop: the frame array it reads. frame: an array (given
+    back as it is) or an EncodedImage, decoded once over the union of the regions (x0, y0, x1, y1;
+    None: no pixel) its crops read, or whole when one of them needs the whole frame."""
+    needs = {}
+    for frame, region, whole in requests:
+        if isinstance(frame, EncodedImage):
+            union, any_whole = needs.get(id(frame), (None, False))
+            needs[id(frame)] = region_union(union, region), any_whole or whole
+    arrays = {}
+    for frame, _, _ in requests:
+        if id(frame) in needs and id(frame) not in arrays:
+            region, whole = needs[id(frame)]
+            arrays[id(frame)] = frame.decode() if whole else frame.decode_region(region)
+    return [arrays.get(id(frame), frame) for frame, _, _ in requests]
+
+
 def read_encoded_image(path):
     """The EncodedImage of an image file (read now, decoded when used)."""
     return EncodedImage(_read_file(path), path)

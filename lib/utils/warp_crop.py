@@ -145,13 +145,6 @@ def frame_mean(image):
     return torch.tensor(cv2.mean(image)[:channels], dtype=torch.float32)
 
 
-def region_union(a, b):
-    """The smallest (x0, y0, x1, y1) region holding regions a and b (either may be None: no pixel)."""
-    if a is None or b is None:
-        return a if b is None else b
-    return min(a[0], b[0]), min(a[1], b[1]), max(a[2], b[2]), max(a[3], b[3])
-
-
 def _siamfc_blocks(image_wh, output_size, params):
     """(pixel_blocks(...), covers: the image block fills the whole crop, so no padding is needed)."""
     out_w, out_h = (int(v) for v in as_size(output_size))

@@ -28,8 +28,8 @@ import torch
 from lib.train.data.lorat_augment import LoRATAugmentation
 from lib.utils.siamfc_crop import (clip_boxes, crop_image, crop_params, jittered_crop_params, map_boxes,
                                    rasterize)
-from lib.utils.image_io import EncodedImage
-from lib.utils.warp_crop import region_union, siamfc_resize_crop, siamfc_source
+from lib.utils.image_io import EncodedImage, decode_for_crops
+from lib.utils.warp_crop import siamfc_resize_crop, siamfc_source
 
 
 def xywh_to_xyxy(box):
@@ -162,19 +162,15 @@ class LoRATProcessing:
         return (torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1) - self.mean) / self.std
 
 
+
 def _decoded_frames(crops):
     """Per (frame, params, size): the frame array its crop reads. An EncodedImage is decoded once, over
-    the union of its crops' image blocks, or whole when one of them needs padding (the frame mean)."""
-    needs = {}
+    the image blocks its crops read, or whole when one of them needs padding (the frame mean)."""
+    requests = []
     for frame, params, size in crops:
+        region, whole = None, False
         if isinstance(frame, EncodedImage):
             height, width = frame.shape[:2]
             region, whole = siamfc_source((width, height), size, params)
-            previous = needs.get(id(frame), (None, False))
-            needs[id(frame)] = region_union(previous[0], region), previous[1] or whole
-    arrays = {}
-    for frame, _, _ in crops:
-        if isinstance(frame, EncodedImage) and id(frame) not in arrays:
-            region, whole = needs[id(frame)]
-            arrays[id(frame)] = frame.decode() if whole else frame.decode_region(region)
-    return [arrays.get(id(frame), frame) for frame, _, _ in crops]
+        requests.append((frame, region, whole))
+    return decode_for_crops(requests)

@@ -36,8 +36,8 @@ import torch.nn.functional as F
 from lib.train.data import fast_boxes
 from lib.train.data.transforms import CropTransformPlan
 from lib.utils.crop import sample_target, transform_image_to_crop
-from lib.utils.image_io import EncodedImage
-from lib.utils.warp_crop import WarpCrop, region_union
+from lib.utils.image_io import EncodedImage, decode_for_crops, region_union
+from lib.utils.warp_crop import WarpCrop
 
 KINDS = ('template', 'search')
 ALL_PADDING = '{kind} crop is entirely padding'
@@ -235,24 +235,26 @@ class TemplateSearchProcessing:
         return out
 
 
-def _frame_pixels(items_and_plans):
-    """{id(plan): the frame array plan.crop reads}: the frame (grayscale where the item rolled it), for an
-    EncodedImage decoded once per (frame, grayscale) over the union of its crops' source regions."""
-    regions = {}
-    for item, plan in items_and_plans:
-        key = id(item['image']), item['gray']
-        regions[key] = region_union(regions.get(key), plan.source_region())
-    arrays, out = {}, {}
-    for item, plan in items_and_plans:
-        key = id(item['image']), item['gray']
-        if key not in arrays:
-            image, region = item['image'], regions[key]
-            if isinstance(image, EncodedImage):
-                image = image.decode_region(region)
-            arrays[key] = _grayscale(image, region) if item['gray'] and region is not None else image
-        out[id(plan)] = arrays[key]
-    return out
 
+def _frame_pixels(items_and_plans):
+    """{id(plan): the frame array plan.crop reads}: each EncodedImage decoded once, over the union of its
+    crops' source regions; made grey, over the regions of the crops that rolled grayscale."""
+    regions = [plan.source_region() for _, plan in items_and_plans]
+    frames = decode_for_crops([(item['image'], region, False)
+                               for (item, _), region in zip(items_and_plans, regions)])
+    grey_regions = {}
+    for (item, _), frame, region in zip(items_and_plans, frames, regions):
+        if item['gray'] and region is not None:
+            grey_regions[id(frame)] = region_union(grey_regions.get(id(frame)), region)
+    greys = {}
+    out = {}
+    for (item, plan), frame in zip(items_and_plans, frames):
+        if item['gray'] and id(frame) in grey_regions:
+            if id(frame) not in greys:
+                greys[id(frame)] = _grayscale(frame, grey_regions[id(frame)])
+            frame = greys[id(frame)]
+        out[id(plan)] = frame
+    return out
 
 def _grayscale(image, region):
     """A new frame array whose pixels in region are those of `image` made grey as the plain path does
