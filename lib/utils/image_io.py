@@ -160,7 +160,7 @@ class EncodedImage:
             try:
                 if region is None:
                     return np.empty(self.shape, dtype=np.uint8)
-                return jpeg_region.decode_region(self.data, region, fill=self.undecoded_fill)
+                return jpeg_region.decode_region(self.data, region, fill=self.undecoded_fill, size=self.shape[:2])
             except jpeg_region.JpegRegionError:
                 pass  # decoded whole below: the full decoder reports or tolerates the problem
         return self.decode()

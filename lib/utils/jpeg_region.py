@@ -129,14 +129,15 @@ def jpeg_size(data):
     return _call(data)
 
 
-def decode_region(data, region, fill=None, _check=True):
+def decode_region(data, region, fill=None, size=None, _check=True):
     """An H x W x 3 RGB uint8 array of the whole frame in which at least `region` (x0, y0, x1, y1,
     end-exclusive, clipped to the frame) holds the pixels a full decode gives. The other pixels are
-    left uninitialised, or set to `fill` (tests use it to show that they are never read).
+    left uninitialised, or set to `fill` (tests use it to show that they are never read). size: the
+    (height, width) jpeg_size gives, when the caller has it already.
     Raises JpegRegionError when the decoder refuses the file."""
     if _check and not available():
         raise JpegRegionError('the region decoder is not available')
-    height, width = jpeg_size(data)
+    height, width = size or jpeg_size(data)
     x0, y0, x1, y1 = (int(v) for v in region)
     x0, y0 = max(x0 - MARGIN, 0), max(y0 - MARGIN, 0)
     x1, y1 = min(x1 + MARGIN, width), min(y1 + MARGIN, height)
