@@ -82,6 +82,24 @@ def test_grey_jpeg_regions_are_the_full_decode_on_three_channels():
     assert mismatched_regions(data, random_regions(rng, 40, 90, 150), rng) == 0
 
 
+@pytest.mark.parametrize('sampling', sorted(SAMPLINGS))
+@pytest.mark.parametrize('size', [(117, 203), (90, 150), (728, 1280)])
+def test_dc_mean_colour_is_the_decoded_pixels_mean(sampling, size):
+    """The mean colour from the DC coefficients (with the edge blocks that reach past the image, whose
+    coefficients are averaged over their samples inside it) against the mean of the decoded pixels, on
+    sizes that are and are not whole MCUs, with restart markers and grey files too; the region's
+    pixels stay those of the full decode."""
+    h, w = size
+    rng = np.random.default_rng(h + w)
+    for restart, grey in ((0, False), (2, False), (0, True)):
+        data = encode(scene(h, w, seed=int(rng.integers(100))), sampling, restart=restart, grey=grey)
+        full = decode_image(data)
+        x0, y0, x1, y1 = next(random_regions(rng, 1, h, w))
+        pixels, mean = jpeg_region.decode_region(data, (x0, y0, x1, y1), mean=True)
+        assert np.array_equal(pixels[y0:y1, x0:x1], full[y0:y1, x0:x1])
+        np.testing.assert_allclose(mean, full.reshape(-1, 3).mean(axis=0), rtol=0, atol=jpeg_region.MEAN_TOLERANCE)
+
+
 def test_the_margin_is_what_makes_cut_edges_exact(monkeypatch):
     """Without the margin, the chroma next to a cut edge differs: the images above are sensitive to it."""
     monkeypatch.setattr(jpeg_region, 'MARGIN', 0)
@@ -265,17 +283,65 @@ def test_a_frame_cropped_twice_is_decoded_once(lasot_root, monkeypatch):
 
 
 def test_lorat_fast_processing_gives_the_same_samples_from_encoded_frames(lasot_root, monkeypatch):
+    """No frame is decoded whole: a crop needing padding gets the frame mean from the DC coefficients,
+    so its padding may differ from the decoded pixels' mean by a fraction of a level. Through the
+    contrast jitter (which blends with the crop's mean) that moves a few values across a whole level
+    before the 8-bit DeiT-III step: at most one level, on at most 1% of the values; boxes and labels
+    are the same."""
     monkeypatch.setattr(EncodedImage, 'undecoded_fill', 255)
-    whole, regions = [], []
+    whole, regions, means = [], [], []
     decode, decode_region = EncodedImage.decode, EncodedImage.decode_region
+
+    def spy_region(self, region, mean=False):
+        (means if mean else regions).append(region)
+        return decode_region(self, region, mean)
     monkeypatch.setattr(EncodedImage, 'decode', lambda self: whole.append(1) or decode(self))
-    monkeypatch.setattr(EncodedImage, 'decode_region', lambda self, r: regions.append(r) or decode_region(self, r))
-    processing = LoRATProcessing.from_cfg(load_config('lorat', 'tiny'), training=True, fast=True)
+    monkeypatch.setattr(EncodedImage, 'decode_region', spy_region)
+    cfg = load_config('lorat', 'tiny')
+    processing = LoRATProcessing.from_cfg(cfg, training=True, fast=True)
     from_encoded, from_arrays = _samplers(lasot_root, processing, mode='interval')
+    level = 1 / 255 / min(cfg.DATA.STD)  # one grey level in normalised units
+    values = changed = 0
     for index in range(24):
-        _assert_same(from_encoded[index], from_arrays[index])
-    # crops inside the frame decode a region; a crop needing padding decodes the frame for its mean
-    assert whole and regions
+        a, b = from_encoded[index], from_arrays[index]
+        assert a.keys() == b.keys()
+        for key, value in a.items():
+            if key.endswith('_images'):
+                diff = (value - b[key]).abs()
+                assert diff.max() <= level * 1.001, (index, key, diff.max())
+                values, changed = values + diff.numel(), changed + int((diff > 0).sum())
+            elif isinstance(value, torch.Tensor):
+                assert torch.equal(value, b[key]), key
+            else:
+                assert value == b[key], key
+    assert not whole and regions and means  # padded crops occurred, and took the DC mean
+    print(f'{changed} of {values} values one level apart')
+    assert changed <= values // 100
+
+
+def test_dc_mean_colour_needs_no_pixel_outside_the_region(monkeypatch):
+    data = encode(scene(96, 160))
+    array, mean = jpeg_region.decode_region(data, None, fill=9, mean=True)
+    assert (array == 9).all()  # no pixel written
+    np.testing.assert_allclose(mean, decode_image(data).reshape(-1, 3).mean(axis=0), rtol=0,
+                               atol=jpeg_region.MEAN_TOLERANCE)
+    monkeypatch.setattr(EncodedImage, 'undecoded_fill', 9)
+    frame = EncodedImage(data, 'frame.jpg')
+    pixels, frame_mean = frame.decode_region((100, 10, 120, 20), mean=True)
+    assert frame._decoded is None and frame_mean.dtype == np.float32
+    assert np.array_equal(pixels[10:20, 100:120], decode_image(data)[10:20, 100:120]) and (pixels[60:] == 9).all()
+
+
+def test_mean_colour_of_files_it_cannot_read_comes_from_the_full_decode():
+    """Progressive (multi-scan) files have no single pass to watch: JpegRegionError, and EncodedImage
+    gives cv2.mean of the whole decode."""
+    data = encode(scene(60, 80), progressive=True)
+    with pytest.raises(jpeg_region.JpegRegionError, match='single-scan'):
+        jpeg_region.decode_region(data, (0, 0, 8, 8), mean=True)
+    pixels, mean = EncodedImage(data, 'p.jpg').decode_region((0, 0, 8, 8), mean=True)
+    full = decode_image(data)
+    assert np.array_equal(pixels, full)
+    assert np.array_equal(mean, np.array(cv2.mean(full)[:3], dtype=np.float32))
 
 
 def test_source_region_holds_every_pixel_a_crop_reads():

@@ -89,8 +89,8 @@ def _timed_lasot(root):
         def decode(self):
             return self._timed(super().decode)
 
-        def decode_region(self, region):
-            return self._timed(super().decode_region, region)
+        def decode_region(self, region, mean=False):
+            return self._timed(super().decode_region, region, mean)
 
     return TimedLasot(root)
 

@@ -151,19 +151,24 @@ class EncodedImage:
             self._decoded = decode_image(self.data, name=self.name)
         return self._decoded
 
-    def decode_region(self, region):
+    def decode_region(self, region, mean=False):
         """An RGB uint8 H x W x 3 array whose pixels inside region (x0, y0, x1, y1, end-exclusive) are
         those of decode(); the others are undefined. region None: no pixel is needed. It may be the
-        shared decode() array: do not modify it."""
+        shared decode() array: do not modify it.
+        mean=True: returns (array, mean), mean the frame's per-channel mean colour as a (3,) float32
+        array: from the JPEG's DC coefficients when the region decoder reads the file (without decoding
+        the pixels outside the region; within jpeg_region.MEAN_TOLERANCE of the decoded pixels' mean),
+        else cv2.mean of the whole decode."""
         if self._regions_possible():
             from lib.utils import jpeg_region
             try:
-                if region is None:
-                    return np.empty(self.shape, dtype=np.uint8)
-                return jpeg_region.decode_region(self.data, region, fill=self.undecoded_fill, size=self.shape[:2])
+                decoded = jpeg_region.decode_region(self.data, region, fill=self.undecoded_fill, size=self.shape[:2],
+                                                    mean=mean)
+                return (decoded[0], decoded[1].astype(np.float32)) if mean else decoded
             except jpeg_region.JpegRegionError:
                 pass  # decoded whole below: the full decoder reports or tolerates the problem
-        return self.decode()
+        image = self.decode()
+        return (image, np.array(cv2.mean(image)[:3], dtype=np.float32)) if mean else image
 
 
 def region_union(a, b):
@@ -174,20 +179,21 @@ def region_union(a, b):
 
 
 def decode_for_crops(requests):
-    """Per (frame, region, whole) request of a crop: the frame array it reads. frame: an array (given
-    back as it is) or an EncodedImage, decoded once over the union of the regions (x0, y0, x1, y1;
-    None: no pixel) its crops read, or whole when one of them needs the whole frame."""
+    """Per (frame, region, mean) request of a crop: (the frame array it reads, the frame's mean colour or
+    None). frame: an array (given back as it is, mean None) or an EncodedImage, decoded once over the
+    union of the regions (x0, y0, x1, y1; None: no pixel) its crops read; mean True: the crop needs the
+    frame's mean colour (EncodedImage.decode_region)."""
     needs = {}
-    for frame, region, whole in requests:
+    for frame, region, mean in requests:
         if isinstance(frame, EncodedImage):
-            union, any_whole = needs.get(id(frame), (None, False))
-            needs[id(frame)] = region_union(union, region), any_whole or whole
-    arrays = {}
+            union, any_mean = needs.get(id(frame), (None, False))
+            needs[id(frame)] = region_union(union, region), any_mean or bool(mean)
+    decoded = {}
     for frame, _, _ in requests:
-        if id(frame) in needs and id(frame) not in arrays:
-            region, whole = needs[id(frame)]
-            arrays[id(frame)] = frame.decode() if whole else frame.decode_region(region)
-    return [arrays.get(id(frame), frame) for frame, _, _ in requests]
+        if id(frame) in needs and id(frame) not in decoded:
+            region, mean = needs[id(frame)]
+            decoded[id(frame)] = frame.decode_region(region, mean=True) if mean else (frame.decode_region(region), None)
+    return [decoded.get(id(frame), (frame, None)) for frame, _, _ in requests]
 
 
 def read_encoded_image(path):

@@ -154,8 +154,8 @@ def _siamfc_blocks(image_wh, output_size, params):
 
 def siamfc_source(image_wh, output_size, params):
     """What siamfc_resize_crop reads of a frame of size image_wh (w, h): (region (x0, y0, x1, y1),
-    end-exclusive, or None, whole). whole is True when the crop needs padding without a given colour:
-    the colour is the mean of the whole frame."""
+    end-exclusive, or None, needs_mean). needs_mean is True when the crop needs padding: without a given
+    colour, that is the mean of the whole frame."""
     blocks, covers = _siamfc_blocks(image_wh, output_size, params)
     return (None if blocks is None else blocks[1]), not covers
 

@@ -19,7 +19,9 @@ frame to float, augments the H x W x 3 arrays with LoRATAugmentation.fast and no
 result with a table: same random draws, blocks, boxes and labels; pixels within a few grey levels
 (the crop is rounded to whole levels before the augmentation). It also takes frames still encoded
 (accepts_encoded_images): each frame is decoded once, over the image blocks its crops read
-(lib/utils/jpeg_region.py), or whole when a crop needs padding (its colour is the frame mean).
+(lib/utils/jpeg_region.py); when a crop needs padding, its colour, the frame mean, comes from the
+JPEG's DC coefficients (within a small fraction of a level of the decoded pixels' mean), so the
+pixels outside the blocks are not decoded either.
 """
 import cv2
 import numpy as np
@@ -66,6 +68,7 @@ class LoRATProcessing:
         self.augmentation = augmentation
         self.retry = retry
         self.fast = bool(fast)
+        self._level_table = None  # (3, 256) normalised value of each 8-bit level, made on first use
         for name, size in (('template', self.template_size), ('search', self.search_size)):
             if size % self.stride:
                 raise ValueError(f'LoRAT processing: {name} size {size} is not a multiple of the stride '
@@ -108,8 +111,8 @@ class LoRATProcessing:
         z_params = crop_params(z_box, self.template_factor, self.template_size)
         crops = (('template', z_box, z_params, self.template_size), ('search', x_box, x_params, self.search_size))
         frames = _decoded_frames([(data[f'{k}_images'][0], params, size) for k, _, params, size in crops])
-        template, search = (self._crop(frame, box, params, size)
-                            for frame, (_, box, params, size) in zip(frames, crops))
+        template, search = (self._crop(frame, box, params, size, padding)
+                            for (frame, padding), (_, box, params, size) in zip(frames, crops))
         if self.augmentation is not None:
             augment = self.augmentation.fast if self.fast else self.augmentation
             template, search = augment(template, search, rng)
@@ -135,11 +138,12 @@ class LoRATProcessing:
     def _grid(self, size):
         return size // self.stride, size // self.stride
 
-    def _crop(self, image, box, params, size):
-        """(crop in [0, 1], box in crop pixels) padded with the frame mean: a float 3 x H x W tensor, or
-        on the fast path an H x W x 3 float32 array."""
+    def _crop(self, image, box, params, size, padding=None):
+        """(crop in [0, 1], box in crop pixels) padded with the frame mean (padding, when the decoder
+        gave it; else computed from image): a float 3 x H x W tensor, or on the fast path an H x W x 3
+        float32 array."""
         if self.fast:
-            crop, _, realised = siamfc_resize_crop(np.asarray(image, dtype=np.uint8), size, params)
+            crop, _, realised = siamfc_resize_crop(np.asarray(image, dtype=np.uint8), size, params, padding)
             crop = crop.permute(1, 2, 0).numpy()
             crop /= 255.0
         else:
@@ -153,24 +157,26 @@ class LoRATProcessing:
         if isinstance(image, torch.Tensor):
             return (image - self.mean) / self.std
         if image.dtype == np.uint8:
-            levels = torch.from_numpy(np.arange(256, dtype=np.float32) / np.float32(255.0)).view(1, 1, 256)
-            table = ((levels - self.mean) / self.std)[:, 0].numpy()
+            if self._level_table is None:
+                levels = torch.from_numpy(np.arange(256, dtype=np.float32) / np.float32(255.0)).view(1, 1, 256)
+                self._level_table = ((levels - self.mean) / self.std)[:, 0].numpy()
             out = np.empty((3,) + image.shape[:2], dtype=np.float32)
             for channel, plane in enumerate(cv2.split(image)):
-                cv2.LUT(plane, table[channel], dst=out[channel])
+                cv2.LUT(plane, self._level_table[channel], dst=out[channel])
             return torch.from_numpy(out)
         return (torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1) - self.mean) / self.std
 
 
 
 def _decoded_frames(crops):
-    """Per (frame, params, size): the frame array its crop reads. An EncodedImage is decoded once, over
-    the image blocks its crops read, or whole when one of them needs padding (the frame mean)."""
+    """Per (frame, params, size): (the frame array its crop reads, the frame mean colour or None). An
+    EncodedImage is decoded once, over the image blocks its crops read; when one of them needs padding,
+    the decoder also gives the frame mean (from the DC coefficients: lib/utils/jpeg_region.py)."""
     requests = []
     for frame, params, size in crops:
-        region, whole = None, False
+        region, needs_mean = None, False
         if isinstance(frame, EncodedImage):
             height, width = frame.shape[:2]
-            region, whole = siamfc_source((width, height), size, params)
-        requests.append((frame, region, whole))
+            region, needs_mean = siamfc_source((width, height), size, params)
+        requests.append((frame, region, needs_mean))
     return decode_for_crops(requests)

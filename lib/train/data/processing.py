@@ -240,8 +240,8 @@ def _frame_pixels(items_and_plans):
     """{id(plan): the frame array plan.crop reads}: each EncodedImage decoded once, over the union of its
     crops' source regions; made grey, over the regions of the crops that rolled grayscale."""
     regions = [plan.source_region() for _, plan in items_and_plans]
-    frames = decode_for_crops([(item['image'], region, False)
-                               for (item, _), region in zip(items_and_plans, regions)])
+    frames = [array for array, _ in decode_for_crops([(item['image'], region, False)
+                                                      for (item, _), region in zip(items_and_plans, regions)])]
     grey_regions = {}
     for (item, _), frame, region in zip(items_and_plans, frames, regions):
         if item['gray'] and region is not None:
