@@ -6,6 +6,7 @@ position embedding is resized once to the search grid and stored as the paramete
 template background (0), template foreground (1) and search (2) tokens. Template and search tokens run
 jointly through every block; the head reads the normed search tokens.
 """
+import numpy as np
 import torch
 import torch.nn as nn
 from torch.nn.init import trunc_normal_
@@ -117,15 +118,17 @@ def template_foreground_mask(boxes_xyxy, template_size, feat_hw):
     """Template token types from target boxes in template-crop pixels: boxes (B, 4) x1y1x2y2 ->
     (B, H, W) int64 with 1 on every patch the box touches (x1, y1 floored; x2, y2 -> floor(x2 + 1 - 1e-4),
     end exclusive), clipped to the grid; 0 elsewhere. template_size is (H, W) in pixels."""
-    boxes = torch.as_tensor(boxes_xyxy, dtype=torch.float64).reshape(-1, 4)
+    # numpy: boxes come from the host, and a data-loader worker calls this once per sample (torch's
+    # per-op dispatch on these few values cost more than the arithmetic)
+    boxes = np.asarray(boxes_xyxy.cpu() if isinstance(boxes_xyxy, torch.Tensor) else boxes_xyxy,
+                       dtype=np.float64).reshape(-1, 4)
     h, w = feat_hw
-    stride = torch.tensor([template_size[1] / w, template_size[0] / h] * 2, dtype=torch.float64)
-    cells = boxes / stride
+    cells = boxes / np.array([template_size[1] / w, template_size[0] / h] * 2, dtype=np.float64)
     cells[:, 2:] += 1 - 1e-4
-    cells = cells.floor().long()
-    x1, x2 = cells[:, 0].clamp(0, w), cells[:, 2].clamp(0, w)
-    y1, y2 = cells[:, 1].clamp(0, h), cells[:, 3].clamp(0, h)
-    cols, rows = torch.arange(w), torch.arange(h)
+    cells = np.floor(cells).astype(np.int64)
+    x1, x2 = cells[:, 0].clip(0, w), cells[:, 2].clip(0, w)
+    y1, y2 = cells[:, 1].clip(0, h), cells[:, 3].clip(0, h)
+    cols, rows = np.arange(w), np.arange(h)
     in_x = (cols[None] >= x1[:, None]) & (cols[None] < x2[:, None])
     in_y = (rows[None] >= y1[:, None]) & (rows[None] < y2[:, None])
-    return (in_y[:, :, None] & in_x[:, None, :]).long()
+    return torch.from_numpy((in_y[:, :, None] & in_x[:, None, :]).astype(np.int64))
