@@ -328,20 +328,23 @@ def test_dc_mean_colour_needs_no_pixel_outside_the_region(monkeypatch):
     monkeypatch.setattr(EncodedImage, 'undecoded_fill', 9)
     frame = EncodedImage(data, 'frame.jpg')
     pixels, frame_mean = frame.decode_region((100, 10, 120, 20), mean=True)
-    assert frame._decoded is None and frame_mean.dtype == np.float32
+    assert frame._decoded is None and frame_mean.shape == (3,)
     assert np.array_equal(pixels[10:20, 100:120], decode_image(data)[10:20, 100:120]) and (pixels[60:] == 9).all()
 
 
 def test_mean_colour_of_files_it_cannot_read_comes_from_the_full_decode():
     """Progressive (multi-scan) files have no single pass to watch: JpegRegionError, and EncodedImage
-    gives cv2.mean of the whole decode."""
+    gives the whole decode and no mean; a LoRAT crop then pads with the mean of those pixels."""
+    from lib.utils.siamfc_crop import crop_params
+    from lib.utils.warp_crop import frame_mean, siamfc_resize_crop
     data = encode(scene(60, 80), progressive=True)
     with pytest.raises(jpeg_region.JpegRegionError, match='single-scan'):
         jpeg_region.decode_region(data, (0, 0, 8, 8), mean=True)
     pixels, mean = EncodedImage(data, 'p.jpg').decode_region((0, 0, 8, 8), mean=True)
     full = decode_image(data)
-    assert np.array_equal(pixels, full)
-    assert np.array_equal(mean, np.array(cv2.mean(full)[:3], dtype=np.float32))
+    assert np.array_equal(pixels, full) and mean is None
+    _, padding, _ = siamfc_resize_crop(pixels, 32, crop_params([0, 0, 20, 20], 4.0, 32), mean)
+    assert torch.equal(padding, frame_mean(full))
 
 
 def test_source_region_holds_every_pixel_a_crop_reads():

@@ -155,20 +155,19 @@ class EncodedImage:
         """An RGB uint8 H x W x 3 array whose pixels inside region (x0, y0, x1, y1, end-exclusive) are
         those of decode(); the others are undefined. region None: no pixel is needed. It may be the
         shared decode() array: do not modify it.
-        mean=True: returns (array, mean), mean the frame's per-channel mean colour as a (3,) float32
-        array: from the JPEG's DC coefficients when the region decoder reads the file (without decoding
+        mean=True: returns (array, mean), mean the frame's per-channel mean colour as a (3,) float64
+        array from the JPEG's DC coefficients when the region decoder reads the file (without decoding
         the pixels outside the region; within jpeg_region.MEAN_TOLERANCE of the decoded pixels' mean),
-        else cv2.mean of the whole decode."""
+        else None: the array is then the whole frame, for the caller to take the mean of."""
         if self._regions_possible():
             from lib.utils import jpeg_region
             try:
                 decoded = jpeg_region.decode_region(self.data, region, fill=self.undecoded_fill, size=self.shape[:2],
                                                     mean=mean)
-                return (decoded[0], decoded[1].astype(np.float32)) if mean else decoded
+                return decoded
             except jpeg_region.JpegRegionError:
                 pass  # decoded whole below: the full decoder reports or tolerates the problem
-        image = self.decode()
-        return (image, np.array(cv2.mean(image)[:3], dtype=np.float32)) if mean else image
+        return (self.decode(), None) if mean else self.decode()
 
 
 def region_union(a, b):
@@ -182,7 +181,7 @@ def decode_for_crops(requests):
     """Per (frame, region, mean) request of a crop: (the frame array it reads, the frame's mean colour or
     None). frame: an array (given back as it is, mean None) or an EncodedImage, decoded once over the
     union of the regions (x0, y0, x1, y1; None: no pixel) its crops read; mean True: the crop needs the
-    frame's mean colour (EncodedImage.decode_region)."""
+    frame's mean colour (EncodedImage.decode_region: None when the frame had to be decoded whole)."""
     needs = {}
     for frame, region, mean in requests:
         if isinstance(frame, EncodedImage):

@@ -140,8 +140,8 @@ class LoRATProcessing:
 
     def _crop(self, image, box, params, size, padding=None):
         """(crop in [0, 1], box in crop pixels) padded with the frame mean (padding, when the decoder
-        gave it; else computed from image): a float 3 x H x W tensor, or on the fast path an H x W x 3
-        float32 array."""
+        gave it; else computed from image, then the whole frame): a float 3 x H x W tensor, or on the
+        fast path an H x W x 3 float32 array."""
         if self.fast:
             crop, _, realised = siamfc_resize_crop(np.asarray(image, dtype=np.uint8), size, params, padding)
             crop = crop.permute(1, 2, 0).numpy()

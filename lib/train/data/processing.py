@@ -235,7 +235,6 @@ class TemplateSearchProcessing:
         return out
 
 
-
 def _frame_pixels(items_and_plans):
     """{id(plan): the frame array plan.crop reads}: each EncodedImage decoded once, over the union of its
     crops' source regions; made grey, over the regions of the crops that rolled grayscale."""
@@ -255,6 +254,7 @@ def _frame_pixels(items_and_plans):
             frame = greys[id(frame)]
         out[id(plan)] = frame
     return out
+
 
 def _grayscale(image, region):
     """A new frame array whose pixels in region are those of `image` made grey as the plain path does
