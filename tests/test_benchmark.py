@@ -35,6 +35,18 @@ def test_quick_benchmark_writes_stable_names_and_report(tmp_path):
     row = next(line for line in text.splitlines() if line.startswith('| `tracker_fps.ostrack.tiny_ce.fast_fp32`'))
     assert float(row.split('|')[2]) == pytest.approx(fast['value'], abs=0.5)
     assert any('tracker on CPU' in line for line in payload['findings'])
+    # Each tracker row says how hard it drives the arithmetic: the network's FLOPs a frame are those
+    # tracking/profile_model.py reports for the config, and no path outruns one large matmul.
+    from lib.utils.profiling import profile_config
+    flops = profile_config('ostrack', 'tiny_ce', timing=False)['flops']
+    for r in payload['results']:
+        if r['name'].startswith('tracker_fps.'):
+            assert r['network_gflop'] == pytest.approx(flops / 1e9)
+            assert r['network_gflops'] == pytest.approx(r['value'] * r['network_gflop'])
+            assert 0 < r['network_gflops'] < r['matmul_gflops'] and r['matmul_dtype'] == 'float32'
+            assert 'GFLOP a frame' in r['notes']
+    cpu_line = next(line for line in payload['findings'] if 'tracker on CPU' in line)
+    assert '1.5x plain needs the network alone at' in cpu_line
 
 
 def test_bad_arguments_are_named():
@@ -54,6 +66,9 @@ def test_a_device_run_replaces_only_its_own_block_of_the_report():
     text = merge_device_block(text, 'cpu', '# cpu v2')
     assert '# cpu v2' in text and '# gpu v1' in text and '# cpu v1' not in text
     assert text.index('# cpu v2') < text.index('# gpu v1')  # the block stays where it was
+    assert '<!-- end benchmark: cpu -->\n\n<!-- benchmark: cuda -->' in text  # blocks stay apart
+    text = merge_device_block(text + '\n# notes written by hand\n', 'cuda', '# gpu v2')
+    assert text.endswith('<!-- end benchmark: cuda -->\n\n# notes written by hand\n')
 
 
 # --- --parts precision: bf16 / fp16 against fp32 on a trained checkpoint ------------------------------

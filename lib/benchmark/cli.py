@@ -57,6 +57,17 @@ def models(args):
     return list(QUICK_MODELS if args.quick else TARGET_MODELS)
 
 
+def _arithmetic_needed(row, fps, what):
+    """What `fps` would ask of the arithmetic, from the row's FLOP figures (lib.benchmark.tracking):
+    the network alone at fps x GFLOP a frame, against the device's large-matmul rate in that dtype."""
+    if not row.get('network_gflop'):
+        return ''
+    needed = fps * row['network_gflop']
+    return (f"; {what} needs the network alone at {needed:.0f} GFLOP/s, {100 * needed / row['matmul_gflops']:.0f}% "
+            f"of this device's large {row['matmul_dtype']} matmul ({row['matmul_gflops']:.0f} GFLOP/s); "
+            f"{row['path']} runs it at {100 * row['network_gflops'] / row['matmul_gflops']:.0f}%")
+
+
 def findings(results, device_type):
     """One line per target of the issue that this run measured: met or not, with the figures."""
     lines = []
@@ -71,11 +82,13 @@ def findings(results, device_type):
             ok = top['value'] >= 1000 and top['ratio_to_plain'] >= 3
             lines.append(f"{model} tracker on GPU: best {top['path']} {top['value']:.0f} FPS, "
                          f"{top['ratio_to_plain']:.2f}x plain (target >= 1000 FPS and >= 3x): "
-                         f"{'met' if ok else 'NOT met'}")
+                         f"{'met' if ok else 'NOT met'}" + _arithmetic_needed(top, 1000, '1000 FPS'))
         else:
             ok = best['ratio_to_plain'] >= 1.5
+            target_fps = 1.5 * best['value'] / best['ratio_to_plain']
             lines.append(f"{model} tracker on CPU: best fp32 path {best['path']} {best['value']:.1f} FPS, "
-                         f"{best['ratio_to_plain']:.2f}x plain (target >= 1.5x): {'met' if ok else 'NOT met'}")
+                         f"{best['ratio_to_plain']:.2f}x plain (target >= 1.5x): {'met' if ok else 'NOT met'}"
+                         + _arithmetic_needed(best, target_fps, '1.5x plain'))
     for name, r in by_name.items():
         if name.startswith('train_samples_per_s.') and r['path'] != 'plain' and device_type == 'cuda':
             lines.append(f"{name}: {r['ratio_to_plain']:.2f}x plain (target >= 1.5x on GPU): "

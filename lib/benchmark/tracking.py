@@ -7,6 +7,11 @@ reading is not timed; the target leaves the frame, so padded crops are timed too
 the plain path is measured per frame on the same network weights (lib.test.tracker.agreement: both
 paths are moved to the ground-truth box before each frame), because a random network does not follow
 the target and free-running trajectories amplify any rounding difference chaotically.
+
+Each path's row also says how hard it drives the arithmetic: the network's FLOPs a frame
+(FlopCounterMode) times the FPS, against the rate of one large square matmul on the same device and
+dtype. When a path already runs near that rate, no kernel change can make it much faster; when it
+runs far below it, the time goes to launches, host work and transfers instead.
 """
 import copy
 import time
@@ -32,6 +37,58 @@ def tracker_paths(device, quick=False):
     elif not quick:
         paths['fast_fp32_compile'] = InferenceOptions(precision='fp32', compile='compile')
     return paths
+
+
+def _dtype_of(options, device):
+    """The dtype a path's backbone products run in (autocast's, or fp32)."""
+    precision = options.resolved_precision(False, torch.device(device).type)
+    return {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(precision, torch.float32)
+
+
+def matmul_size(device, quick=False):
+    """The side of the yardstick matmul: large enough to reach the device's rate on large products
+    (2048 on a CPU, 8192 on a GPU), 1024 in quick runs."""
+    return 1024 if quick else (8192 if torch.device(device).type == 'cuda' else 2048)
+
+
+def matmul_gflops(device, dtype, n, repeats=5):
+    """GFLOP/s of an n x n by n x n matmul on `device` in `dtype`."""
+    generator = torch.Generator().manual_seed(0)
+    a, b = (torch.randn(n, n, generator=generator).to(device=device, dtype=dtype) for _ in range(2))
+    for _ in range(2):
+        a @ b
+    _synchronize(device)
+    start = time.perf_counter()
+    for _ in range(repeats):
+        a @ b
+    _synchronize(device)
+    return 2 * n ** 3 * repeats / (time.perf_counter() - start) / 1e9
+
+
+def network_gflop(script, cfg, network):
+    """GFLOP of one batch-1 forward of `network` (on the CPU) on the family's profiling inputs at the
+    config's test crop sizes, counted by FlopCounterMode (matmuls, convolutions and attention products);
+    None for a family without profile_inputs."""
+    from lib.models import family_module
+    from lib.utils.profiling import exact_flops
+    family = family_module(script)
+    if not hasattr(family, 'profile_inputs'):
+        return None
+    return exact_flops(network, family.profile_inputs(cfg, batch=1)) / 1e9
+
+
+def _num(value):
+    return f'{value:.3g}' if value < 100 else f'{value:.0f}'
+
+
+def compute_note(fps, gflop, rate, dtype, n):
+    """The row's arithmetic rate against the matmul's, in words, and the same figures for the JSON."""
+    achieved = fps * gflop
+    fields = {'network_gflop': gflop, 'network_gflops': achieved, 'matmul_gflops': rate,
+              'matmul_dtype': str(dtype).replace('torch.', '')}
+    note = (f"network {_num(gflop)} GFLOP a frame, so {_num(achieved)} GFLOP/s: {100 * achieved / rate:.0f}% "
+            f"of a {n}x{n} {fields['matmul_dtype']} matmul's {_num(rate)} GFLOP/s")
+    return note, fields
 
 
 def _synchronize(device):
@@ -77,15 +134,26 @@ def measure_tracker_fps(script, config, device='cpu', frames=60, warmup=10, fram
     from lib.test.tracker.agreement import build_network
     cfg, network = build_network(script, config)
     video, init_box, positions = _video(frames + warmup + 1, frame_size)
+    gflop = network_gflop(script, cfg, network)
+    matmul_n = matmul_size(device, quick)
+    rates = {}  # dtype -> matmul GFLOP/s, measured once per run
     results = []
     for path, options in tracker_paths(device, quick).items():
         tracker = build_tracker_for_network(script, cfg, copy.deepcopy(network), device=device, options=options)
         seconds = time_tracker(tracker, video, init_box, warmup)
+        row = {'name': f'{FPS_METRIC}.{script}.{config}.{path}', 'value': 1.0 / seconds,
+               'unit': 'frames/s', 'path': path, 'ratio_to_plain': None}
         note = f'{frames} frames of {frame_size[0]}x{frame_size[1]} after {warmup} warm-up frames'
+        if gflop:
+            dtype = _dtype_of(options, device)
+            if dtype not in rates:
+                rates[dtype] = matmul_gflops(device, dtype, matmul_n)
+            text, fields = compute_note(row['value'], gflop, rates[dtype], dtype, matmul_n)
+            note += '; ' + text
+            row.update(fields)
         if agreement and path != 'plain':
             note += '; ' + _agreement_note(script, cfg, options, device, video, init_box, positions)
-        results.append({'name': f'{FPS_METRIC}.{script}.{config}.{path}', 'value': 1.0 / seconds,
-                        'unit': 'frames/s', 'path': path, 'ratio_to_plain': None, 'notes': note})
+        results.append(dict(row, notes=note))
         if print_fn:
             print_fn(f"{results[-1]['name']}: {1.0 / seconds:.1f} frames/s")
         del tracker
