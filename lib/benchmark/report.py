@@ -67,7 +67,8 @@ def merge_device_block(existing, device_type, block):
     new = f'{begin}\n{block.strip()}\n{end}\n'
     if existing and begin in existing and end in existing:
         head, rest = existing.split(begin, 1)
-        return head + new + rest.split(end, 1)[1].lstrip('\n')
+        tail = rest.split(end, 1)[1].lstrip('\n')
+        return head + new + ('\n' + tail if tail else '')
     if existing and existing.strip():
         return existing.rstrip('\n') + '\n\n' + new
     return new
