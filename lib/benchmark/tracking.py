@@ -41,8 +41,8 @@ def tracker_paths(device, quick=False):
 
 def _dtype_of(options, device):
     """The dtype a path's backbone products run in (autocast's, or fp32)."""
-    precision = options.resolved_precision(False, torch.device(device).type)
-    return {'bf16': torch.bfloat16, 'fp16': torch.float16}.get(precision, torch.float32)
+    from lib.test.tracker.step import DTYPES
+    return DTYPES[options.resolved_precision(False, torch.device(device).type)] or torch.float32
 
 
 def matmul_size(device, quick=False):
