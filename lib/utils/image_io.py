@@ -162,9 +162,8 @@ class EncodedImage:
         if self._regions_possible():
             from lib.utils import jpeg_region
             try:
-                decoded = jpeg_region.decode_region(self.data, region, fill=self.undecoded_fill, size=self.shape[:2],
-                                                    mean=mean)
-                return decoded
+                return jpeg_region.decode_region(self.data, region, fill=self.undecoded_fill, size=self.shape[:2],
+                                                 mean=mean)
             except jpeg_region.JpegRegionError:
                 pass  # decoded whole below: the full decoder reports or tolerates the problem
         return (self.decode(), None) if mean else self.decode()
