@@ -1,4 +1,5 @@
 """Profiling: MACs counted as the papers (thop), exact FLOPs, latency; the CLI."""
+import contextlib
 import os
 import subprocess
 import sys
@@ -7,10 +8,14 @@ import pytest
 import torch
 import torch.nn as nn
 
+from torch.nn.attention import SDPBackend, sdpa_kernel
+
 from lib.config import load_config
-from lib.models import build_model_from_cfg
+from lib.models import build_model_from_cfg, family_module
+from lib.models.layers.attention import set_attention_impl
+from lib.models.layers.block import Block
 from lib.models.ostrack import profile_inputs
-from lib.utils.profiling import count_ops, exact_flops, measure_latency, profile_config, thop_macs
+from lib.utils.profiling import count_ops, exact_flops, flop_counter, measure_latency, profile_config, thop_macs
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -50,6 +55,62 @@ def test_exact_flops_count_linear_and_attention():
     attention = 4 * 2 * 2 * 80 * 80 * 128  # blocks x (qk^T and attn@v) x 2 FLOPs/MAC x N^2 x C
     # thop leaves out the attention products, norms/activations differ slightly in convention
     assert exact_flops(model, inputs) == pytest.approx(2 * macs + attention, rel=0.02)
+
+
+def block_flops(batch, tokens, dim):
+    """A pre-norm ViT block by hand: qkv (C x 3C), proj (C x C), fc1 (C x 4C), fc2 (4C x C) on every
+    token, and the two attention products (q k^T, map v) over all heads; 2 FLOPs per multiply-add."""
+    linear = 2 * batch * tokens * (dim * 3 * dim + dim * dim + dim * 4 * dim + 4 * dim * dim)
+    attention = 2 * 2 * batch * tokens * tokens * dim
+    return linear + attention
+
+
+@pytest.mark.parametrize('variant', ['default', 'math', 'cpu_flash', 'explicit', 'meta'])
+def test_block_flops_equal_the_analytic_count_on_every_attention_path(variant):
+    # Torch releases differ in which fused attention kernels FlopCounterMode knows; whichever kernel
+    # SDPA dispatches to, the attention products must be counted.
+    torch.manual_seed(0)
+    device = 'meta' if variant == 'meta' else 'cpu'
+    with torch.device(device):
+        block = Block(dim=64, num_heads=4).eval()
+        x = torch.randn(2, 40, 64)
+    if variant == 'explicit':
+        set_attention_impl(block, 'explicit')
+    backend = {'math': SDPBackend.MATH, 'cpu_flash': SDPBackend.FLASH_ATTENTION}.get(variant)
+    with sdpa_kernel(backend) if backend else contextlib.nullcontext():
+        flops = exact_flops(block, (x,))
+    assert flops == block_flops(2, 40, 64)
+
+
+def test_training_step_flops_are_the_same_on_cpu_and_meta():
+    # forward and backward: the fused kernels' backward formulas count what autograd's bmm counts
+    counts = {}
+    for device in ('cpu', 'meta'):
+        with torch.device(device):
+            block = Block(dim=64, num_heads=4)
+            x = torch.randn(2, 40, 64, requires_grad=True)
+        with flop_counter() as counter:
+            block(x).sum().backward()
+        counts[device] = counter.get_total_flops()
+    assert counts['cpu'] == counts['meta'] == 3 * block_flops(2, 40, 64)
+
+
+VIT_B_CONFIGS = [('ostrack', 'vitb_256_mae_ce_32x4_ep300'), ('ostrack', 'vitb_384_mae_32x4_ep300'),
+                 ('droptrack', 'vitb_384_mae_ce_32x4_ep300'), ('lorat', 'base_224'),
+                 ('compresstracker', 'compresstracker_vitb_256_4')]
+
+
+@pytest.mark.parametrize('script,config', VIT_B_CONFIGS)
+def test_vit_b_configs_count_the_same_flops_on_cpu_and_meta(script, config):
+    cfg = load_config(script, config)
+    family = family_module(script)
+    real = build_model_from_cfg(script, cfg, training=False).eval()
+    with torch.device('meta'):
+        meta = build_model_from_cfg(script, cfg, training=False).eval()
+        meta_inputs = family.profile_inputs(cfg, batch=1)
+    cpu_flops = exact_flops(real, family.profile_inputs(cfg, batch=1))
+    assert cpu_flops == exact_flops(meta, meta_inputs)
+    assert cpu_flops == profile_config(script, config, timing=False)['flops']
 
 
 def test_profile_config_reports_latency_in_both_precisions():

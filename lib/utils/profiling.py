@@ -11,6 +11,8 @@ A tracker family plugs in by exposing `profile_inputs(cfg, batch=1)` -> tuple of
 in its lib.models.<family> module.
 """
 import copy
+import functools
+import math
 import time
 import warnings
 
@@ -36,11 +38,66 @@ def thop_macs(model, inputs):
     return int(macs), int(params)
 
 
-def exact_flops(model, inputs):
-    """All floating-point operations of one forward (matmuls, convolutions, attention), counted by
-    FlopCounterMode."""
+def _shape(x) -> tuple:
+    # FlopCounterMode hands custom formulas shapes on some releases and tensors on others
+    return tuple(x.shape) if isinstance(x, torch.Tensor) else tuple(x)
+
+
+def attention_products_flops(query, key, value) -> int:
+    """FLOPs of q k^T and of (attention map) v for query (..., L, E), key (..., S, E), value (..., S, Ev):
+    2 per multiply-add, batch and head dimensions taken from the query."""
+    q, k, v = _shape(query), _shape(key), _shape(value)
+    return 2 * math.prod(q[:-2]) * q[-2] * k[-2] * (q[-1] + v[-1])
+
+
+def _attention_forward_flops(query, key, value, *args, **kwargs) -> int:
+    return attention_products_flops(query, key, value)
+
+
+def _attention_backward_flops(grad_out, query, key, value, *args, **kwargs) -> int:
+    # dV = P^T dO, dP = dO V^T, dQ = dS K, dK = dS^T Q: twice the forward products, as FlopCounterMode's
+    # own formulas for the CUDA kernels count them (the recomputed scores are not counted there either)
+    return 2 * attention_products_flops(query, key, value)
+
+
+# Fused attention kernels whose first arguments are (query, key, value) in the (..., L, E) layout of
+# F.scaled_dot_product_attention, and whose backward takes (grad_out, query, key, value).
+_FUSED_ATTENTION_KERNELS = (
+    '_scaled_dot_product_flash_attention_for_cpu',
+    '_scaled_dot_product_fused_attention_overrideable',
+    '_scaled_dot_product_flash_attention',
+    '_scaled_dot_product_efficient_attention',
+    '_scaled_dot_product_cudnn_attention',
+)
+
+
+@functools.cache
+def missing_attention_formulas() -> dict:
+    """FlopCounterMode formulas for the fused attention kernels this torch's counter has none for.
+
+    Without them an SDPA call that dispatches to such a kernel (the CPU flash kernel on some releases)
+    counts 0 FLOPs, while the same call on the meta device runs the math path and is counted through
+    bmm. Kernels the counter knows keep its own formula."""
+    from torch.utils.flop_counter import flop_registry
+    formulas = {}
+    for name in _FUSED_ATTENTION_KERNELS:
+        for op_name, formula in ((name, _attention_forward_flops), (name + '_backward', _attention_backward_flops)):
+            op = getattr(torch.ops.aten, op_name, None)
+            if op is not None and op not in flop_registry:
+                formulas[op] = formula
+    return formulas
+
+
+def flop_counter(**kwargs):
+    """A FlopCounterMode that also counts the fused attention kernels it lacks formulas for."""
     from torch.utils.flop_counter import FlopCounterMode
-    with torch.no_grad(), FlopCounterMode(display=False) as counter:
+    return FlopCounterMode(display=False, custom_mapping=missing_attention_formulas(), **kwargs)
+
+
+def exact_flops(model, inputs) -> int:
+    """All floating-point operations of one forward (matmuls, convolutions, attention products), counted
+    by FlopCounterMode with the attention formulas it lacks; the same count on every device."""
+    with torch.no_grad(), flop_counter() as counter:
         model(*inputs)
     return int(counter.get_total_flops())
 
