@@ -55,8 +55,9 @@ def _attention_forward_flops(query, key, value, *args, **kwargs) -> int:
 
 
 def _attention_backward_flops(grad_out, query, key, value, *args, **kwargs) -> int:
-    # dV = P^T dO, dP = dO V^T, dQ = dS K, dK = dS^T Q: twice the forward products, as FlopCounterMode's
-    # own formulas for the CUDA kernels count them (the recomputed scores are not counted there either)
+    # dV = P^T dO, dP = dO V^T, dQ = dS K, dK = dS^T Q: twice the forward products, what autograd
+    # counts through the math path's bmm. A flash kernel also recomputes q k^T, and FlopCounterMode's
+    # own formulas count that on some releases; leaving it out keeps one figure for every kernel.
     return 2 * attention_products_flops(query, key, value)
 
 
@@ -72,31 +73,31 @@ _FUSED_ATTENTION_KERNELS = (
 
 
 @functools.cache
-def missing_attention_formulas() -> dict:
-    """FlopCounterMode formulas for the fused attention kernels this torch's counter has none for.
+def attention_formulas() -> dict:
+    """FlopCounterMode formulas for every fused attention kernel this torch has.
 
-    Without them an SDPA call that dispatches to such a kernel (the CPU flash kernel on some releases)
-    counts 0 FLOPs, while the same call on the meta device runs the math path and is counted through
-    bmm. Kernels the counter knows keep its own formula."""
-    from torch.utils.flop_counter import flop_registry
+    Torch releases differ here: some have no formula for the CPU flash kernel (an SDPA call there counted
+    0 FLOPs, while the meta device runs the math path and counts the same products through bmm), and
+    their backward formulas differ. With these, one forward or training step counts the same FLOPs on
+    every device, kernel and release: the attention products of the algorithm."""
     formulas = {}
     for name in _FUSED_ATTENTION_KERNELS:
         for op_name, formula in ((name, _attention_forward_flops), (name + '_backward', _attention_backward_flops)):
             op = getattr(torch.ops.aten, op_name, None)
-            if op is not None and op not in flop_registry:
+            if op is not None:
                 formulas[op] = formula
     return formulas
 
 
 def flop_counter(**kwargs):
-    """A FlopCounterMode that also counts the fused attention kernels it lacks formulas for."""
+    """A FlopCounterMode that counts attention the same whichever fused kernel runs it."""
     from torch.utils.flop_counter import FlopCounterMode
-    return FlopCounterMode(display=False, custom_mapping=missing_attention_formulas(), **kwargs)
+    return FlopCounterMode(display=False, custom_mapping=attention_formulas(), **kwargs)
 
 
 def exact_flops(model, inputs) -> int:
     """All floating-point operations of one forward (matmuls, convolutions, attention products), counted
-    by FlopCounterMode with the attention formulas it lacks; the same count on every device."""
+    by FlopCounterMode with one attention formula for every kernel; the same count on every device."""
     with torch.no_grad(), flop_counter() as counter:
         model(*inputs)
     return int(counter.get_total_flops())
