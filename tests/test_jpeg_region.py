@@ -4,6 +4,10 @@ back to a full decode where regions cannot be used; and the fast training proces
 samples from encoded frames as from decoded ones, without reading any pixel it did not decode.
 
 install.sh builds the decoder; these tests need it built (python -m lib.utils.jpeg_region build)."""
+import subprocess
+import sys
+from pathlib import Path
+
 import cv2
 import numpy as np
 import pytest
@@ -19,6 +23,7 @@ from lib.utils.image_io import EncodedImage, ImageReadError, decode_image
 from lib.utils.warp_crop import COPY_LIMIT, WarpCrop
 from tests.train_fixtures import write_small_lasot
 
+REPO = Path(__file__).resolve().parents[1]
 SAMPLINGS = {'420': cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420, '422': cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
              '444': cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444, '411': cv2.IMWRITE_JPEG_SAMPLING_FACTOR_411,
              '440': cv2.IMWRITE_JPEG_SAMPLING_FACTOR_440}
@@ -114,6 +119,21 @@ def test_build_compiles_a_loadable_library(tmp_path):
     with pytest.raises(jpeg_region.JpegRegionBuildError, match='no C compiler'):
         jpeg_region.build(output=str(tmp_path / 'other.so'), compiler='/nonexistent/cc')
     assert not (tmp_path / 'other.so').exists()
+
+
+def test_another_libjpeg_loaded_first_is_not_used(tmp_path):
+    """torchvision wheels have bundled IJG libjpeg under the soname libjpeg.so.62, without libjpeg-turbo's
+    jpeg_skip_scanlines. With such a library already in the process, the decoder still finds its own."""
+    (tmp_path / 'ijg.c').write_text('int jpeg_std_error(void) { return 0; }\n')
+    (tmp_path / 'ijg.map').write_text('LIBJPEG_6.2 { global: jpeg_std_error; local: *; };\n')
+    subprocess.run(['cc', '-shared', '-fPIC', '-Wl,-soname,libjpeg.so.62', '-Wl,--version-script=ijg.map',
+                    '-o', 'libjpeg.so.62', 'ijg.c'], cwd=tmp_path, check=True)
+    library = jpeg_region.build(output=str(tmp_path / 'region.so'))
+    script = (f'import ctypes, warnings; ctypes.CDLL({str(tmp_path / "libjpeg.so.62")!r}, mode=ctypes.RTLD_GLOBAL)\n'
+              f'from lib.utils import jpeg_region\njpeg_region.LIBRARY = {library!r}\n'
+              f'warnings.simplefilter("error")\nprint(jpeg_region.available())')
+    run = subprocess.run([sys.executable, '-c', script], cwd=REPO, capture_output=True, text=True)
+    assert run.returncode == 0 and run.stdout.strip() == 'True', run.stderr
 
 
 def test_a_missing_or_stale_library_is_not_used(tmp_path, monkeypatch):

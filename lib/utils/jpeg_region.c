@@ -12,10 +12,16 @@
  * pixel by pixel (and the chroma upsampling at the frame edges): a small fraction of a level on
  * camera frames (lib/utils/jpeg_region.py documents and tests the bound).
  *
+ * libjpeg-turbo is opened by its path (JR_LIBJPEG, the library the build found) in a scope of its own
+ * instead of being linked: the process may already hold another libjpeg under the same soname
+ * (torchvision wheels have bundled IJG libjpeg as libjpeg.so.62), and a linked library would bind to
+ * that one, which has neither jpeg_skip_scanlines nor the structures this file reads.
+ *
  * Built by `python -m lib.utils.jpeg_region build` (install.sh runs it). Errors, and libjpeg's
  * corrupt-data warnings, return -1 with the message, so that the caller falls back to a full decode,
  * which reports or tolerates the problem exactly as it does for every other frame.
  */
+#include <dlfcn.h>
 #include <math.h>
 #include <setjmp.h>
 #include <stdio.h>
@@ -27,7 +33,48 @@
 #error "jpeg_region.c needs libjpeg-turbo (jpeg_crop_scanline, jpeg_skip_scanlines)"
 #endif
 
-#define JR_ABI_VERSION 3  /* lib/utils/jpeg_region.py checks it: a stale build is not used */
+#ifndef JR_LIBJPEG
+#error "build with -DJR_LIBJPEG='\"/path/to/libjpeg.so.62\"' (python -m lib.utils.jpeg_region build does)"
+#endif
+
+#define JR_ABI_VERSION 4  /* lib/utils/jpeg_region.py checks it: a stale build is not used */
+
+#define JR_JPEG_FUNCTIONS(X) X(jpeg_std_error) X(jpeg_CreateDecompress) X(jpeg_destroy_decompress) \
+    X(jpeg_abort_decompress) X(jpeg_mem_src) X(jpeg_read_header) X(jpeg_start_decompress) \
+    X(jpeg_crop_scanline) X(jpeg_skip_scanlines) X(jpeg_read_scanlines) X(jpeg_has_multiple_scans)
+#define JR_POINTER(name) static __typeof__(&name) jr_##name;
+JR_JPEG_FUNCTIONS(JR_POINTER)
+
+/* Opens JR_LIBJPEG and finds its functions; 0, or -1 with the reason in message. Called once before
+ * any decode (lib/utils/jpeg_region.py). */
+int jr_open_libjpeg(char *message, int message_len) {
+    void *handle = dlopen(JR_LIBJPEG, RTLD_NOW | RTLD_LOCAL);
+    if (!handle) {
+        snprintf(message, message_len, "%s", dlerror());
+        return -1;
+    }
+#define JR_LOOKUP(name) \
+    if (!(jr_##name = (__typeof__(jr_##name))dlsym(handle, #name))) { \
+        snprintf(message, message_len, "%s has no %s", JR_LIBJPEG, #name); \
+        return -1; \
+    }
+    JR_JPEG_FUNCTIONS(JR_LOOKUP)
+    return 0;
+}
+
+/* Every libjpeg call below goes through the pointers (jpeg_create_decompress expands to
+ * jpeg_CreateDecompress). */
+#define jpeg_std_error jr_jpeg_std_error
+#define jpeg_CreateDecompress jr_jpeg_CreateDecompress
+#define jpeg_destroy_decompress jr_jpeg_destroy_decompress
+#define jpeg_abort_decompress jr_jpeg_abort_decompress
+#define jpeg_mem_src jr_jpeg_mem_src
+#define jpeg_read_header jr_jpeg_read_header
+#define jpeg_start_decompress jr_jpeg_start_decompress
+#define jpeg_crop_scanline jr_jpeg_crop_scanline
+#define jpeg_skip_scanlines jr_jpeg_skip_scanlines
+#define jpeg_read_scanlines jr_jpeg_read_scanlines
+#define jpeg_has_multiple_scans jr_jpeg_has_multiple_scans
 
 struct jr_error {
     struct jpeg_error_mgr pub;

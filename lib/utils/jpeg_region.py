@@ -33,7 +33,7 @@ import numpy as np
 
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'jpeg_region.c')
 LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), '_jpeg_region.so')
-ABI_VERSION = 3  # JR_ABI_VERSION in jpeg_region.c
+ABI_VERSION = 4  # JR_ABI_VERSION in jpeg_region.c
 MARGIN = 16      # pixels decoded beyond each cut edge (at least the widest iMCU's chroma reach)
 # The DC-coefficient mean colour (decode_region(mean=True)) against the mean of the decoded pixels:
 # they differ by the per-pixel rounding and clamping to [0, 255] of the inverse DCT and the colour
@@ -55,6 +55,16 @@ class JpegRegionBuildError(RuntimeError):
     pass
 
 
+def _libjpeg_path(command):
+    """The shared libjpeg the compiler would link with -ljpeg, resolved to its file: the decoder opens
+    that file at run time (see jpeg_region.c for why it is not linked)."""
+    found = subprocess.run(command + ['-print-file-name=libjpeg.so'], capture_output=True, text=True).stdout.strip()
+    if not os.path.isabs(found) or not os.path.exists(found):
+        raise JpegRegionBuildError(f'{" ".join(command)} finds no libjpeg.so; the decoder needs libjpeg-turbo '
+                                   f'(Debian/Ubuntu: apt-get install libjpeg-dev)')
+    return os.path.realpath(found)
+
+
 def build(output=LIBRARY, compiler=None):
     """Compiles jpeg_region.c into `output` (written atomically). compiler: a command (default $CC or
     cc). Returns output; raises JpegRegionBuildError with the compiler's message."""
@@ -63,8 +73,9 @@ def build(output=LIBRARY, compiler=None):
     fd, partial = tempfile.mkstemp(prefix='.jpeg_region_', suffix='.so', dir=directory)
     os.close(fd)
     try:
-        result = subprocess.run(command + ['-O2', '-shared', '-fPIC', '-o', partial, SOURCE, '-ljpeg', '-lm'],
-                                capture_output=True, text=True)
+        libjpeg = _libjpeg_path(command)
+        result = subprocess.run(command + ['-O2', '-shared', '-fPIC', f'-DJR_LIBJPEG="{libjpeg}"', '-o', partial,
+                                           SOURCE, '-ldl', '-lm'], capture_output=True, text=True)
         if result.returncode != 0:
             raise JpegRegionBuildError(
                 f'building {output} failed ({" ".join(command)} exit {result.returncode}); it needs a C '
@@ -89,6 +100,9 @@ def _load(path):
     lib.jr_abi_version.restype = ctypes.c_int
     if lib.jr_abi_version() != ABI_VERSION:
         raise JpegRegionError(f'{path} is a stale build (ABI {lib.jr_abi_version()}, expected {ABI_VERSION})')
+    message = ctypes.create_string_buffer(_MESSAGE_LEN)
+    if lib.jr_open_libjpeg(message, _MESSAGE_LEN):
+        raise JpegRegionError(f'{path} cannot open its libjpeg: {message.value.decode(errors="replace")}')
     lib.jr_decode.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.POINTER(ctypes.c_int),
                               ctypes.POINTER(ctypes.c_int)] + [ctypes.c_int] * 4 + [
         ctypes.c_void_p, ctypes.c_long, ctypes.POINTER(ctypes.c_double), ctypes.c_char_p, ctypes.c_int]
