@@ -104,18 +104,19 @@ def giou_loss(pred_xyxy, target_xyxy):
     return (1 - giou).mean(), iou.mean()
 
 
-def clip_box_xywh(box, height, width, margin=0):
+def clip_box_xywh(box, height: float, width: float, margin: float = 0) -> list:
     """Clips an x,y,w,h box to the image, keeping at least `margin` pixels of width and height
     (the lineage's clip_box used when mapping a prediction back to the frame)."""
-    x1, y1, w, h = box
-    x2, y2 = x1 + w, y1 + h
-    x1 = min(max(0, x1), width - margin)
-    x2 = min(max(margin, x2), width)
-    y1 = min(max(0, y1), height - margin)
-    y2 = min(max(margin, y2), height)
-    w = max(margin, x2 - x1)
-    h = max(margin, y2 - y1)
-    return [x1, y1, w, h]
+    def clip_axis(start, length, size):
+        # the near edge stays at least `margin` inside the far image border, the far edge at least
+        # `margin` past the near one; the constant comes first so that a NaN edge clips to it
+        near = min(max(0, start), size - margin)
+        far = min(max(margin, start + length), size)
+        return near, max(margin, far - near)
+
+    x, w = clip_axis(box[0], box[2], width)
+    y, h = clip_axis(box[1], box[3], height)
+    return [x, y, w, h]
 
 
 def clip_boxes_xyxy(b, height, width):

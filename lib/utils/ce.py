@@ -60,7 +60,8 @@ def adjust_keep_rate(epoch, warmup_epochs, total_epochs, iters_per_epoch=1, base
         return 1
     if epoch >= total_epochs:
         return base_keep_rate
-    if iters == -1:
-        iters = epoch * iters_per_epoch
-    progress = (iters - iters_per_epoch * warmup_epochs) / (iters_per_epoch * (total_epochs - warmup_epochs))
-    return base_keep_rate + (max_keep_rate - base_keep_rate) * (math.cos(progress * math.pi) + 1) * 0.5
+    step = epoch * iters_per_epoch if iters == -1 else iters
+    first, length = warmup_epochs * iters_per_epoch, (total_epochs - warmup_epochs) * iters_per_epoch
+    progress = (step - first) / length
+    weight = 0.5 * (1 + math.cos(progress * math.pi))  # 1 at the ramp's start, 0 at its end
+    return base_keep_rate + (max_keep_rate - base_keep_rate) * weight
