@@ -11,26 +11,31 @@ import shutil
 import sys
 import time
 
-BASELINE = ('firstbox', 'default')
-# script -> (default tiny config, the module naming its checkpoint files (CHECKPOINT_NAME))
-FAMILIES = {'ostrack': ('tiny_ce', 'lib.test.tracker.ostrack'),
-            'lorat': ('tiny_quickstart', 'lib.test.tracker.lorat')}
+from lib.families import BASELINE_TRACKER, DEFAULT_FAMILY, family_names, get_family
+
+BASELINE = (BASELINE_TRACKER, 'default')
 
 
-def checkpoint_name(script):
+def quickstart_families() -> list[str]:
+    """The families that declare a quickstart config."""
+    return [name for name in family_names() if get_family(name).quickstart_config]
+
+
+def checkpoint_name(script: str) -> str:
     """The file stem of the family's checkpoints (OSTrack_ep0045.pth.tar -> 'OSTrack')."""
-    import importlib
-    return importlib.import_module(FAMILIES[script][1]).CHECKPOINT_NAME
+    return get_family(script).checkpoint_name
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument('--script', default='ostrack', choices=sorted(FAMILIES),
-                   help='tracker family (default: ostrack)')
-    p.add_argument('--config', default=None, help='yaml in experiments/<script>/ (default: tiny_ce for '
-                                                  'ostrack, tiny_quickstart for lorat)')
+    p.add_argument('--script', default=DEFAULT_FAMILY, choices=quickstart_families(),
+                   help=f'tracker family (default: {DEFAULT_FAMILY})')
+    p.add_argument('--config', default=None,
+                   help='yaml in experiments/<script>/ (default: the family\'s quickstart config: ' + ', '.join(
+                       f'{name} {get_family(name).quickstart_config}' for name in quickstart_families()) + ')')
     p.add_argument('--save_dir', default=None,
-                   help='output folder (default: <repo>/output/quickstart, or quickstart_lorat)')
+                   help=f'output folder (default: <repo>/output/quickstart for {DEFAULT_FAMILY}, '
+                        f'quickstart_<script> for the others)')
     p.add_argument('--threads', type=int, default=0, help='tracking worker processes (0: in this process)')
     p.add_argument('--fresh', action='store_true', help='delete this folder first and start over')
     p.add_argument('--seed', type=int, default=42)
@@ -52,15 +57,15 @@ def tracker_display_name(script, config):
     return f'{checkpoint_name(script)} {config}'
 
 
-def run(config=None, save_dir=None, threads=0, fresh=False, seed=42, print_fn=print, script='ostrack'):
+def run(config=None, save_dir=None, threads=0, fresh=False, seed=42, print_fn=print, script=DEFAULT_FAMILY):
     """Runs the whole job; returns (summary DataFrame, dict of AUCs by display name, seconds)."""
     from lib.config import load_config
     from lib.utils.local_settings import REPO_ROOT
-    if script not in FAMILIES:
-        raise ValueError(f"quickstart: unknown script '{script}', expected one of {sorted(FAMILIES)}")
-    config = config or FAMILIES[script][0]
+    if script not in quickstart_families():
+        raise ValueError(f"quickstart: unknown script '{script}', expected one of {quickstart_families()}")
+    config = config or get_family(script).quickstart_config
     started = time.time()
-    default_dir = 'quickstart' if script == 'ostrack' else f'quickstart_{script}'
+    default_dir = 'quickstart' if script == DEFAULT_FAMILY else f'quickstart_{script}'
     save_dir = os.path.abspath(save_dir or os.path.join(REPO_ROOT, 'output', default_dir))
     if fresh and os.path.isdir(save_dir):
         shutil.rmtree(save_dir)
@@ -108,7 +113,7 @@ def run(config=None, save_dir=None, threads=0, fresh=False, seed=42, print_fn=pr
 
 def main(argv=None):
     args = parse_args(sys.argv[1:] if argv is None else argv)
-    config = args.config or FAMILIES[args.script][0]
+    config = args.config or get_family(args.script).quickstart_config
     _, aucs, _ = run(config, args.save_dir, args.threads, args.fresh, args.seed, script=args.script)
     tracker_auc = aucs[tracker_display_name(args.script, config)]
     baseline_auc = aucs['first box (baseline)']

@@ -77,9 +77,10 @@ HALF_SEQUENCES = 16  # of the 32 held-out sequences: about 900 frames, a few min
 def trained_checkpoint(script, save_dir):
     """The checkpoint the main job tracks with: its config's TEST.EPOCH, where lib/quickstart.py puts it."""
     from lib.config import load_config
-    from lib.quickstart import FAMILIES as QUICKSTART, checkpoint_name
+    from lib.families import get_family
+    from lib.quickstart import checkpoint_name
     from lib.train.trainers.checkpoint import checkpoint_dir, checkpoint_path
-    config = QUICKSTART[script][0]
+    config = get_family(script).quickstart_config
     epoch = load_config(script, config).TEST.EPOCH
     return config, checkpoint_path(checkpoint_dir(str(save_dir), script, config), checkpoint_name(script), epoch)
 

@@ -34,8 +34,8 @@ def make_trainer(cfg, folder, max_epochs):
     optimizer = build_optimizer(cfg, lorat_actor.param_groups(net, cfg))
     scheduler = build_scheduler(optimizer, cfg, steps_per_epoch=len(loader))
     return Trainer(lorat_actor.build_actor(cfg, net, None), [loader], optimizer, scheduler,
-                   max_epochs=max_epochs, checkpoint_dir=str(folder), checkpoint_name=lorat_actor.CHECKPOINT_NAME,
-                   checkpoint_due=lorat_actor.make_checkpoint_due(cfg), grad_clip_norm=1.0,
+                   max_epochs=max_epochs, checkpoint_dir=str(folder), checkpoint_name='LoRAT',
+                   checkpoint_due=lorat_actor.checkpoint_schedule(cfg), grad_clip_norm=1.0,
                    show_progress=False, lr_step_per_iteration=True)
 
 
@@ -120,7 +120,7 @@ def test_build_tracker_from_a_trainer_checkpoint(tmp_path, monkeypatch):
                 p.add_(0.05 * torch.randn_like(p))
     folder = ckpt.checkpoint_dir(str(tmp_path), 'lorat', 'tiny')
     atomic_torch_save({'net': model.state_dict(), 'epoch': cfg.TEST.EPOCH},
-                      ckpt.checkpoint_path(folder, lorat_actor.CHECKPOINT_NAME, cfg.TEST.EPOCH))
+                      ckpt.checkpoint_path(folder, 'LoRAT', cfg.TEST.EPOCH))
     monkeypatch.setattr(environment, 'env_settings', lambda: type('S', (), {'save_dir': str(tmp_path)})())
     tracker = build_tracker('lorat', 'tiny', device='cpu')  # the trainer's default path for TEST.EPOCH
     assert not any('lora' in k for k in tracker.network.state_dict())  # merged for inference

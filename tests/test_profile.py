@@ -11,7 +11,8 @@ import torch.nn as nn
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from lib.config import load_config
-from lib.models import build_model_from_cfg, family_module
+from lib.families import get_family
+from lib.models import build_model_from_cfg
 from lib.models.layers.attention import set_attention_impl
 from lib.models.layers.block import Block
 from lib.models.ostrack import profile_inputs
@@ -103,7 +104,7 @@ VIT_B_CONFIGS = [('ostrack', 'vitb_256_mae_ce_32x4_ep300'), ('ostrack', 'vitb_38
 @pytest.mark.parametrize('script,config', VIT_B_CONFIGS)
 def test_vit_b_configs_count_the_same_flops_on_cpu_and_meta(script, config):
     cfg = load_config(script, config)
-    family = family_module(script)
+    family = get_family(script)
     real = build_model_from_cfg(script, cfg, training=False).eval()
     with torch.device('meta'):
         meta = build_model_from_cfg(script, cfg, training=False).eval()

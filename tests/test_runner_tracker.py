@@ -8,7 +8,6 @@ import numpy as np
 import pytest
 import torch
 
-import lib.test.tracker as registry
 from lib.test.evaluation import results
 from lib.test.evaluation.video import main as video_main
 from lib.test.tracker import UnknownTrackerError, build_tracker
@@ -27,8 +26,9 @@ def test_build_tracker_unknown_lists_known_names():
 
 
 def test_registered_but_absent_module(monkeypatch):
-    monkeypatch.setitem(registry.TRACKERS, 'ghosttracker', True)
-    with pytest.raises(UnknownTrackerError, match='ghosttracker.py is not present'):
+    from lib import families
+    monkeypatch.setitem(families.BUILTIN, 'ghosttracker', 'lib.test.tracker.ghosttracker:GHOST')
+    with pytest.raises(UnknownTrackerError, match='lib.test.tracker.ghosttracker is not present'):
         build_tracker('ghosttracker', 'default')
 
 

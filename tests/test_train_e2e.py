@@ -76,10 +76,9 @@ def test_two_process_gloo_training_under_torchrun(tmp_path, synthetic_root, scri
     # 4 samples per epoch over 2 ranks with batch 2: one iteration per rank and epoch.
     assert '[train: 2, 1 / 1]' in result.stdout
     # the saved weights load into a fresh model of the family, through the family's own loader
-    from lib.models import family_module
+    from lib.families import get_family
     model = build_model_from_cfg(script, load_config(script, yaml_path=config), training=True)
-    getattr(family_module(script), 'load_checkpoint', lambda m, p: load_weights(m, p, strict=True))(
-        model, str(folder / f'{checkpoint_name}_ep0002.pth.tar'))
+    get_family(script).load_checkpoint(model, str(folder / f'{checkpoint_name}_ep0002.pth.tar'))
     own = model.state_dict()
     assert len(set(state['net']) & set(own)) > len(state['net']) // 2
     assert all(torch.equal(own[k], v) for k, v in state['net'].items() if k in own)

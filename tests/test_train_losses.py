@@ -147,4 +147,7 @@ def test_checkpoint_schedules():
     assert saved == [40, 79, 80, 120, 159, 160, 200, 239, 240, 280, 296, 297, 298, 299, 300]
     dt = [e for e in range(1, 101) if droptrack.checkpoint_due(e, 100)]
     assert dt == [40, 79, 80] + list(range(90, 101))
-    assert droptrack.build_actor is ostrack.build_actor and droptrack.CHECKPOINT_NAME == 'OSTrack'
+    from lib.families import get_family
+    family = get_family('droptrack')
+    assert [e for e in range(1, 101) if family.checkpoint_schedule(None)(e, 100)] == dt
+    assert family.build_actor is get_family('ostrack').build_actor and family.checkpoint_name == 'OSTrack'

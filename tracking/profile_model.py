@@ -7,10 +7,13 @@ import _init_paths  # noqa: F401
 import argparse
 import sys
 
+from lib.families import DEFAULT_FAMILY, network_family_names
+
 
 def parse_args():
     parser = argparse.ArgumentParser(description='Profile a tracker model (random weights).')
-    parser.add_argument('--script', default='ostrack', help='tracker family (ostrack, droptrack, ...)')
+    parser.add_argument('--script', default=DEFAULT_FAMILY,
+                        help=f'tracker family (default {DEFAULT_FAMILY}; one of {", ".join(network_family_names())})')
     parser.add_argument('--config', default='vitb_256_mae_ce_32x4_ep300',
                         help='experiments/<script>/<config>.yaml')
     parser.add_argument('--device', default=None, help='cpu or cuda (default: cuda when available)')

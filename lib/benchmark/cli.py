@@ -3,15 +3,14 @@ loading, in one run on one machine; writes docs/benchmarks.md and optionally a J
 import argparse
 import sys
 
-TARGET_MODELS = (('ostrack', 'vitb_256_mae_ce_32x4_ep300'), ('lorat', 'base_224'))
-QUICK_MODELS = (('ostrack', 'tiny_ce'), ('lorat', 'tiny'))
 PARTS = ('tracking', 'batched', 'training', 'data')
 OPTIONAL_PARTS = ('precision',)  # needs a trained --checkpoint; run only when asked for
 
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument('--script', default=None, help='tracker family (default: ostrack and lorat, the issue targets)')
+    p.add_argument('--script', default=None,
+                   help='tracker family (default: every family that declares benchmark configs)')
     p.add_argument('--config', default=None, help='yaml name in experiments/<script>/ (needs --script)')
     p.add_argument('--device', default=None, help="'cpu' or 'cuda' (default: cuda when available)")
     p.add_argument('--json', default=None, metavar='PATH', help='also write the figures as JSON')
@@ -48,13 +47,20 @@ def parse_args(argv):
     return args
 
 
+def default_models(quick: bool) -> dict[str, str]:
+    """{family: config} of the families that declare benchmark configs (the tiny ones with quick)."""
+    from lib.families import family_names, get_family
+    configs = {name: get_family(name).benchmark_configs for name in family_names()}
+    return {name: pair[1 if quick else 0] for name, pair in configs.items() if pair}
+
+
 def models(args):
+    default = default_models(args.quick)
     if args.script:
-        default = dict(QUICK_MODELS if args.quick else TARGET_MODELS)
         if not args.config and args.script not in default:
             raise SystemExit(f'benchmark: give --config for --script {args.script}')
         return [(args.script, args.config or default[args.script])]
-    return list(QUICK_MODELS if args.quick else TARGET_MODELS)
+    return list(default.items())
 
 
 def _arithmetic_needed(row, fps, what):

@@ -97,15 +97,8 @@ def _timed_lasot(root):
 
 def build_processing(script, cfg, fast):
     """The family's training processing (as its training run builds it) with the given path."""
-    if script == 'lorat':
-        from lib.train.data.lorat_processing import LoRATProcessing
-        return LoRATProcessing.from_cfg(cfg, training=True, fast=fast)
-    from lib.train.data.pipeline import processing_params
-    from lib.train.data.processing import TemplateSearchProcessing
-    from lib.train.data.transforms import lineage_transforms
-    joint, per_crop = lineage_transforms(cfg.DATA.MEAN, cfg.DATA.STD, training=True)
-    return TemplateSearchProcessing(joint_transform=joint, transform=per_crop, fast=fast,
-                                    **processing_params(cfg))
+    from lib.families import get_family
+    return get_family(script).build_processing(cfg, training=True, fast=fast)
 
 
 @contextlib.contextmanager

@@ -69,10 +69,10 @@ def network_gflop(script, cfg, network):
     """GFLOP of one batch-1 forward of `network` (on the CPU) on the family's profiling inputs at the
     config's test crop sizes, counted by FlopCounterMode (matmuls, convolutions and attention products);
     None for a family without profile_inputs."""
-    from lib.models import family_module
+    from lib.families import get_family
     from lib.utils.profiling import exact_flops
-    family = family_module(script)
-    if not hasattr(family, 'profile_inputs'):
+    family = get_family(script)
+    if family.profile_inputs is None:
         return None
     return exact_flops(network, family.profile_inputs(cfg, batch=1)) / 1e9
 

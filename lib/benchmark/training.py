@@ -26,6 +26,8 @@ import time
 import numpy as np
 import torch
 
+from lib.families import get_family
+
 METRIC = 'train_samples_per_s'
 PATHS = ('plain', 'optimized', 'optimized_compile')
 # Autocast of the optimised paths per device type: bf16 on accelerators; none on the CPU, where bf16
@@ -53,8 +55,8 @@ def _random_boxes(generator, batch, centre, size):
     return torch.cat([c - wh / 2, wh], dim=1)
 
 
-def ostrack_batch(cfg, batch, generator):
-    """OSTrack-lineage actor input (also DropTrack and CompressTracker): (1, B, ...) crops and normalised
+def lineage_batch(cfg, batch, generator):
+    """OSTrack-lineage actor input (the default Family.synthetic_batch): (1, B, ...) crops and normalised
     x, y, w, h boxes; template targets centred (half the crop), search targets jittered."""
     z, x = cfg.DATA.TEMPLATE.SIZE, cfg.DATA.SEARCH.SIZE
     return {'template_images': torch.randn(1, batch, 3, z, z, generator=generator),
@@ -63,31 +65,13 @@ def ostrack_batch(cfg, batch, generator):
             'search_anno': _random_boxes(generator, batch, (0.5, 0.15), (0.12, 0.35))[None]}
 
 
-def lorat_batch(cfg, batch, generator):
-    """LoRAT actor input with the labels its processing derives from the boxes (template token types,
-    x1y1x2y2 search box, positive response-map cells)."""
-    from lib.models.lorat import template_foreground_mask
-    from lib.train.data.lorat_processing import positive_cells
-    data = ostrack_batch(cfg, batch, generator)
-    z, x, stride = cfg.DATA.TEMPLATE.SIZE, cfg.DATA.SEARCH.SIZE, cfg.MODEL.BACKBONE.STRIDE
-    z_box, x_box = data['template_anno'][0].clone(), data['search_anno'][0].clone()
-    z_box[:, 2:] += z_box[:, :2]
-    x_box[:, 2:] += x_box[:, :2]
-    grid = (x // stride,) * 2
-    positive = [positive_cells(np.asarray(b * x, dtype=np.float64), grid, (x, x)) for b in x_box]
-    data.update(template_feat_mask=template_foreground_mask(z_box * z, (z, z), (z // stride,) * 2)[None],
-                search_box=x_box[None], search_positive=torch.stack(positive)[None])
-    return data
-
-
-BATCH_FORMATS = {'lorat': lorat_batch}  # others: ostrack_batch
 
 
 def synthetic_batch(script, cfg, batch_size=None, seed=0):
     """One fixed training batch in `script`'s actor format (CPU tensors)."""
     generator = torch.Generator().manual_seed(seed)
     batch = int(batch_size or cfg.TRAIN.BATCH_SIZE)
-    return BATCH_FORMATS.get(script, ostrack_batch)(cfg, batch, generator)
+    return get_family(script).synthetic_batch(cfg, batch, generator)
 
 
 def path_options(path, device, amp=None):
@@ -112,8 +96,8 @@ class TrainingStep:
                  seed=0):
         from lib.models import build_model_from_cfg
         from lib.models.layers.attention import set_attention_impl
-        from lib.train.run_training import compile_network, import_actor_module
-        from lib.train.trainers.optim import build_optimizer, default_param_groups, is_fused
+        from lib.train.run_training import compile_network
+        from lib.train.trainers.optim import build_optimizer, is_fused
         from lib.train.trainers.trainer import Trainer, move_to_device
         self.script, self.config, self.path = script, config, path
         self.device = torch.device(device)
@@ -124,14 +108,14 @@ class TrainingStep:
         self.cfg = cfg
         self.batch_size = int(cfg.TRAIN.BATCH_SIZE)
         self.epoch = int(epoch or max(1, int(cfg.TRAIN.EPOCH) // 2))
-        family = import_actor_module(script)
+        family = get_family(script)
         torch.manual_seed(seed)
         with contextlib.redirect_stdout(io.StringIO()):  # e.g. "teacher randomly initialised"
             net = build_model_from_cfg(script, cfg, training=True).to(self.device)
         set_attention_impl(net, self.options['attention'])
         if self.options['compile']:
             compile_network(net)
-        groups = getattr(family, 'param_groups', default_param_groups)(net, cfg)
+        groups = family.param_groups(net, cfg)
         optimizer = build_optimizer(cfg, groups, fused=self.options['fused'])
         self.fused = is_fused(optimizer)
         self.actor = family.build_actor(cfg, net, None)

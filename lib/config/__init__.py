@@ -1,14 +1,16 @@
 """One config mechanism for every tracker.
 
-`lib/config/<tracker>/config.py` declares the defaults in a function `defaults()` returning a
-`CfgNode`; `experiments/<tracker>/<name>.yaml` overrides them. Merging is strict: a key the defaults
+A family's `Family.defaults()` (lib/families.py; the built-in families' are in
+lib/config/<tracker>/config.py) returns its defaults as a `CfgNode`; the yaml files of its
+`Family.config_dir` (experiments/<tracker>/<name>.yaml) override them. Merging is strict: a key the defaults
 do not declare is an error naming the yaml file, the key path and the closest valid key, and a value
 whose type differs from the default's is an error too. Every call builds a fresh tree, so no global
 config is mutated behind the caller's back (the lineage's per-sequence re-merge into a module global).
 """
+from __future__ import annotations
+
 import copy
 import difflib
-import importlib
 import os
 
 import yaml
@@ -115,29 +117,31 @@ def add_training_speed_keys(train):
     return train
 
 
-def experiment_file(script, config_name):
-    return os.path.join(EXPERIMENTS_DIR, script, f'{config_name}.yaml')
+def _family(script: str):
+    from lib.families import UnknownFamilyError, get_family
+    try:
+        return get_family(script)
+    except UnknownFamilyError as e:
+        raise ConfigError(str(e)) from None
 
 
-def available_configs(script):
-    folder = os.path.join(EXPERIMENTS_DIR, script)
+def experiment_file(script: str, config_name: str) -> str:
+    return os.path.join(_family(script).config_dir, f'{config_name}.yaml')
+
+
+def available_configs(script: str) -> list[str]:
+    folder = _family(script).config_dir
     if not os.path.isdir(folder):
         return []
     return sorted(f[:-5] for f in os.listdir(folder) if f.endswith('.yaml'))
 
 
-def default_config(script):
+def default_config(script: str) -> CfgNode:
     """The declared defaults of a tracker family (a fresh tree)."""
-    try:
-        module = importlib.import_module(f'lib.config.{script}.config')
-    except ModuleNotFoundError as e:
-        if e.name and e.name.startswith(f'lib.config.{script}'):
-            known = sorted(d for d in os.listdir(os.path.dirname(__file__))
-                           if os.path.isfile(os.path.join(os.path.dirname(__file__), d, 'config.py')))
-            raise ConfigError(f"unknown tracker script '{script}': no lib/config/{script}/config.py "
-                              f"(known: {', '.join(known)})") from None
-        raise
-    return module.defaults()
+    family = _family(script)
+    if family.defaults is None:
+        raise ConfigError(f"tracker script '{script}' reads no config")
+    return family.defaults()
 
 
 def load_yaml(path):
@@ -149,7 +153,7 @@ def load_yaml(path):
     return data or {}
 
 
-def load_config(script, config_name=None, yaml_path=None):
+def load_config(script: str, config_name: str | None = None, yaml_path: str | None = None) -> CfgNode:
     """Defaults of `script` merged with experiments/<script>/<config_name>.yaml (or `yaml_path`)."""
     cfg = default_config(script)
     path = yaml_path or (experiment_file(script, config_name) if config_name else None)

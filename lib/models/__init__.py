@@ -1,33 +1,26 @@
-"""Model registry: one line per tracker family (script name -> module exposing `build(cfg, training)`).
+"""Building a family's network from its config, and loading checkpoints into it.
 
     build_model('ostrack', 'vitb_256_mae_ce_32x4_ep300', checkpoint='.../OSTrack_ep0300.pth.tar')
 
-Family modules are imported lazily, so importing lib.models is cheap.
+The family (lib/families.py) says how its network is built and how its checkpoints load; family code is
+imported only when a family is asked for, so importing lib.models is cheap.
 """
-import importlib
+from __future__ import annotations
 
-FAMILIES = {
-    'ostrack': 'lib.models.ostrack',
-    'droptrack': 'lib.models.droptrack',
-    'compresstracker': 'lib.models.compresstracker',
-    'lorat': 'lib.models.lorat',
-}
+from lib.families import get_family
 
 
-def family_module(script):
-    if script not in FAMILIES:
-        raise ValueError(f"unknown tracker script '{script}' (known: {', '.join(sorted(FAMILIES))})")
-    return importlib.import_module(FAMILIES[script])
-
-
-def build_model_from_cfg(script, cfg, training=True):
+def build_model_from_cfg(script: str, cfg, training: bool = True):
     """The model of a merged config; with training, pretrained init per the config (MODEL.PRETRAIN_FILE)."""
-    model = family_module(script).build(cfg, training=training)
+    family = get_family(script)
+    if not family.has_network:
+        raise ValueError(f"tracker script '{script}' has no network to build")
+    model = family.build_model(cfg, training=training)
     model.cfg = cfg
     return model
 
 
-def load_weights(model, checkpoint, strict=True):
+def load_weights(model, checkpoint: str, strict: bool = True):
     """Loads a checkpoint file (tensor-only; 'net'/'model'/'state_dict' unwrapped) into `model`. A strict
     mismatch raises ValueError naming the file and the first missing / unexpected / mis-shaped keys."""
     from lib.utils.checkpoint import load_tensors
@@ -47,17 +40,12 @@ def load_weights(model, checkpoint, strict=True):
     return model
 
 
-def build_model(script, config_name, checkpoint=None, training=False):
+def build_model(script: str, config_name: str, checkpoint: str | None = None, training: bool = False):
     """Builds experiments/<script>/<config_name>.yaml's model, loads `checkpoint` strictly if given, and
-    puts it in eval mode unless training. The merged config is at model.cfg. A family whose weights come
-    in several layouts (LoRAT: trainable-only, unmerged, merged) loads them with its own
-    `load_checkpoint(model, checkpoint)`."""
+    puts it in eval mode unless training. The merged config is at model.cfg. The family's
+    load_checkpoint reads every layout it knows (LoRAT: trainable-only, unmerged, merged)."""
     from lib.config import load_config
     model = build_model_from_cfg(script, load_config(script, config_name), training=training)
     if checkpoint:
-        loader = getattr(family_module(script), 'load_checkpoint', None)
-        if loader is not None:
-            loader(model, checkpoint)
-        else:
-            load_weights(model, checkpoint, strict=True)
+        model = get_family(script).load_checkpoint(model, checkpoint)
     return model.train(training)

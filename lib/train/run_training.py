@@ -5,7 +5,6 @@ Distributed runs take rank, world size and LOCAL_RANK from torchrun's environmen
 CUDA, gloo on CPU); each process seeds python/numpy/torch with seed + rank.
 """
 import argparse
-import importlib
 import os
 import random
 import sys
@@ -95,27 +94,20 @@ def amp_mode(args, cfg):
     return None
 
 
-def import_actor_module(script):
-    try:
-        return importlib.import_module(f'lib.train.actors.{script}')
-    except ModuleNotFoundError as e:
-        if e.name == f'lib.train.actors.{script}':
-            raise ValueError(f"no training actor for script '{script}' "
-                             f"(lib/train/actors/{script}.py)") from None
-        raise
-
-
 def build_trainer(args, cfg, settings, device, rank, world_size):
+    from lib.families import get_family
     from lib.models import build_model_from_cfg
     from lib.train.data.pipeline import build_dataloaders
     from lib.train.trainers import checkpoint as ckpt
     from lib.train.trainers.monitor import TrainLogger
     from lib.train.trainers.optim import (PER_ITERATION_SCHEDULERS, build_optimizer, build_scheduler,
-                                          default_param_groups, global_batch_plan)
+                                          global_batch_plan)
     from lib.train.trainers.trainer import Trainer
 
-    family = import_actor_module(args.script)
-    loaders = getattr(family, 'build_dataloaders', build_dataloaders)(cfg, settings)
+    family = get_family(args.script)
+    if family.build_actor is None:
+        raise ValueError(f"tracker script '{args.script}' has no training actor (its Family declares no build_actor)")
+    loaders = build_dataloaders(cfg, settings, make_processing=family.build_processing)
     net = build_model_from_cfg(args.script, cfg, training=True).to(device)
     if cfg.TRAIN.get('GRAD_CHECKPOINT', False):
         from lib.models.layers.grad_checkpoint import enable_grad_checkpointing
@@ -123,8 +115,7 @@ def build_trainer(args, cfg, settings, device, rank, world_size):
     if compile_requested(args, cfg):
         compile_network(net)
     accum_steps, lr_scale = global_batch_plan(cfg, world_size)
-    optimizer = build_optimizer(cfg, getattr(family, 'param_groups', default_param_groups)(net, cfg),
-                                lr_scale=lr_scale)
+    optimizer = build_optimizer(cfg, family.param_groups(net, cfg), lr_scale=lr_scale)
     per_iteration = cfg.TRAIN.SCHEDULER.TYPE in PER_ITERATION_SCHEDULERS
     scheduler = build_scheduler(optimizer, cfg, steps_per_epoch=-(-len(loaders[0]) // accum_steps))
     if world_size > 1:
@@ -132,7 +123,7 @@ def build_trainer(args, cfg, settings, device, rank, world_size):
         net = DistributedDataParallel(net, device_ids=[device.index] if device.type == 'cuda' else None,
                                       find_unused_parameters=True)
     actor = family.build_actor(cfg, net, settings)
-    name = getattr(family, 'CHECKPOINT_NAME', type(getattr(net, 'module', net)).__name__)
+    name = family.checkpoint_name or type(getattr(net, 'module', net)).__name__
     logger = TrainLogger(log_file=os.path.join(settings.save_dir, 'logs', f'{args.script}-{args.config}.log'),
                          tensorboard_dir=os.path.join(settings.tensorboard_dir, settings.project_path),
                          use_wandb=settings.use_wandb, wandb_name=f'{args.script}/{args.config}',
@@ -140,7 +131,7 @@ def build_trainer(args, cfg, settings, device, rank, world_size):
     return Trainer(actor, loaders, optimizer, scheduler, max_epochs=cfg.TRAIN.EPOCH,
                    checkpoint_dir=ckpt.checkpoint_dir(settings.save_dir, args.script, args.config),
                    checkpoint_name=name,
-                   checkpoint_due=checkpoint_schedule(family, cfg),
+                   checkpoint_due=family.checkpoint_schedule(cfg),
                    grad_clip_norm=cfg.TRAIN.GRAD_CLIP_NORM, amp=amp_mode(args, cfg), device=device,
                    print_interval=cfg.TRAIN.PRINT_INTERVAL, logger=logger, cfg_dict=cfg.to_dict(),
                    info={'script': args.script, 'config': args.config, 'world_size': world_size},
@@ -151,14 +142,6 @@ def build_trainer(args, cfg, settings, device, rank, world_size):
 def optimizer_kind(optimizer):
     from lib.train.trainers.optim import is_fused
     return 'fused' if is_fused(optimizer) else 'multi-tensor'
-
-
-def checkpoint_schedule(family, cfg):
-    """The family's `make_checkpoint_due(cfg)` or `checkpoint_due`, else the lineage's schedule."""
-    from lib.train.trainers import checkpoint as ckpt
-    if hasattr(family, 'make_checkpoint_due'):
-        return family.make_checkpoint_due(cfg)
-    return getattr(family, 'checkpoint_due', ckpt.lineage_checkpoint_due)
 
 
 def compile_requested(args, cfg):

@@ -7,8 +7,7 @@ modules and are left out). `exact_flops` counts every matmul including attention
 FlopCounterMode (FLOPs = 2 x multiply-adds). Latency runs in eval mode under no_grad at the given
 batch, with warm-up and device synchronisation around the timed loop.
 
-A tracker family plugs in by exposing `profile_inputs(cfg, batch=1)` -> tuple of forward arguments
-in its lib.models.<family> module.
+A tracker family plugs in with its Family.profile_inputs(cfg, batch=1) -> tuple of forward arguments.
 """
 import copy
 import functools
@@ -147,11 +146,12 @@ def profile_model(model, inputs, device='cpu', iters=50, warmup=10, timing=True,
 def profile_config(script, config_name, device='cpu', iters=50, warmup=10, timing=True):
     """Builds a config's model (random init, as the official script) and profiles it at batch 1."""
     from lib.config import load_config
-    from lib.models import build_model_from_cfg, family_module
+    from lib.families import get_family
+    from lib.models import build_model_from_cfg
     cfg = load_config(script, config_name)
-    family = family_module(script)
-    if not hasattr(family, 'profile_inputs'):
-        raise ValueError(f"tracker family '{script}' has no profile_inputs(cfg, batch) in {family.__name__}")
+    family = get_family(script)
+    if family.profile_inputs is None:
+        raise ValueError(f"tracker family '{script}' declares no profile_inputs(cfg, batch)")
     counts = _count_on_meta(script, cfg, family)
     if counts is not None and not timing:  # nothing needs real weights
         params = counts.pop()
@@ -166,7 +166,9 @@ def _count_on_meta(script, cfg, family):
     """Operation counts depend only on shapes, so they are taken on a meta-device model (no weights, no
     arithmetic: a full-size model counts in under a second). Returns [MACs, thop params, FLOPs,
     params], or None when the family's forward needs real values (then the real model is counted)."""
+    from lib.families import import_now
     from lib.models import build_model_from_cfg
+    import_now(family.build_model, family.profile_inputs)
     try:
         with torch.device('meta'):
             model = build_model_from_cfg(script, cfg, training=False).eval()

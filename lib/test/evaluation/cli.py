@@ -21,7 +21,8 @@ class UsageError(Exception):
 
 def build_parser():
     parser = argparse.ArgumentParser(prog='tracking/test.py', description='Run a tracker on a test dataset.')
-    parser.add_argument('tracker_name', help='tracker script: ostrack, droptrack, lorat, compresstracker, firstbox')
+    from lib.families import family_names
+    parser.add_argument('tracker_name', help=f'tracker script: {", ".join(family_names())}')
     parser.add_argument('tracker_param', help='config name (experiments/<tracker>/<name>.yaml)')
     parser.add_argument('--dataset', '--dataset_name', dest='dataset_name', default=DEFAULT_DATASET,
                         help=f'test dataset name (default {DEFAULT_DATASET})')

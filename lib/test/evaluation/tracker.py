@@ -18,8 +18,8 @@ class Tracker:
 
     def __init__(self, name, parameter_name, dataset_name=None, run_id=None, display_name=None,
                  checkpoint=None, results_path=None, options=None):
-        from lib.test.tracker import tracker_module
-        tracker_module(name)  # unknown script: fail now, with the list of known ones
+        from lib.test.tracker import tracker_has_network
+        tracker_has_network(name)  # unknown script: fail now, with the list of known ones
         self.name = name
         self.parameter_name = parameter_name
         self.dataset_name = dataset_name
@@ -125,6 +125,3 @@ def check_box_output(out, seq_name, index):
         raise ValueError(f"{seq_name}, frame {index}: track() must return {{'target_bbox': [x, y, w, h]}}, "
                          f"got {out!r}") from None
     return box
-
-
-_check_box = check_box_output  # the old name

@@ -1,58 +1,77 @@
-"""Tracker registry: `build_tracker(script, config_name, ...)` builds a ready-to-run tracker.
+"""Building trackers: `build_tracker(script, config_name, ...)` returns a ready-to-run tracker.
 
-Each tracker lives in lib/test/tracker/<script>.py and exposes
-`build_tracker(config_name, checkpoint=None, device=None, debug=0, options=None)` and, when it wraps a
-network, `tracker_for_network(script, cfg, network, device=None, options=None, debug=0)`. Modules are
-imported only when asked for, so importing lib.test.tracker stays cheap (no model code, no visdom).
+What a family's tracker is comes from its Family (lib/families.py): a network family's `tracker` wraps
+a built network (the network and its checkpoint are loaded here, the same way for every family); a
+tracker without a network (firstbox) has its own `build_tracker`. Family code is imported only when a
+family is asked for, so importing lib.test.tracker stays cheap (no model code, no visdom).
 """
-import importlib
+from __future__ import annotations
 
-# script name -> whether it reads experiments/<script>/<config>.yaml (firstbox takes any name).
-TRACKERS = {
-    'ostrack': True,
-    'droptrack': True,
-    'lorat': True,
-    'compresstracker': True,
-    'firstbox': False,
-}
+import os
+
+from lib.families import UnknownFamilyError, family_names, get_family, network_family_names
 
 
-class UnknownTrackerError(ValueError):
-    """The tracker script name is not registered or its module is absent."""
+class UnknownTrackerError(UnknownFamilyError):
+    """The tracker script name is not registered, or names no tracker of the kind asked for."""
 
 
-def known_trackers():
-    return sorted(TRACKERS)
-
-
-def tracker_module(script):
-    """Imports lib.test.tracker.<script>, with an error listing the known names."""
-    if script not in TRACKERS:
-        raise UnknownTrackerError(f"unknown tracker '{script}' (known: {', '.join(known_trackers())})")
-    module_name = f'{__name__}.{script}'
+def _family(script: str):
     try:
-        return importlib.import_module(module_name)
-    except ModuleNotFoundError as e:
-        if e.name != module_name:
-            raise
-        raise UnknownTrackerError(f"tracker '{script}' is registered but {module_name.replace('.', '/')}.py "
-                                  f"is not present in this checkout") from None
+        return get_family(script)
+    except UnknownTrackerError:
+        raise
+    except UnknownFamilyError as e:
+        raise UnknownTrackerError(str(e)) from None
 
 
-def tracker_has_network(script):
+def known_trackers() -> list[str]:
+    return family_names()
+
+
+def tracker_has_network(script: str) -> bool:
     """Whether the tracker wraps a network (and so takes InferenceOptions and batched evaluation)."""
-    return TRACKERS.get(script, False)
+    return _family(script).has_network
 
 
-def check_tracker(script, config_name):
+def check_tracker(script: str, config_name: str) -> None:
     """Fails early, without building a network, on an unknown tracker or a missing/invalid config."""
-    tracker_module(script)
-    if TRACKERS[script]:
+    if _family(script).defaults is not None:
         from lib.config import load_config
         load_config(script, config_name)
 
 
-def build_tracker(script, config_name, checkpoint=None, device=None, debug=0, options=None):
+def default_checkpoint_path(script: str, config_name: str, epoch: int) -> str:
+    """<save_dir>/checkpoints/train/<script>/<config>/<NAME>_ep%04d.pth.tar (the lineage's place), with
+    the family's checkpoint name."""
+    from lib.test.evaluation.environment import env_settings
+    from lib.utils.local_settings import REPO_ROOT, LocalSettingsMissing
+    try:
+        save_dir = env_settings().save_dir
+    except LocalSettingsMissing:  # no local.py yet: the default save_dir it would get
+        save_dir = os.path.join(REPO_ROOT, 'output')
+    file_name = '%s_ep%04d.pth.tar' % (_family(script).checkpoint_name, epoch)
+    return os.path.join(save_dir, 'checkpoints', 'train', script, config_name, file_name)
+
+
+def load_network(script: str, config_name: str, cfg, checkpoint: str | None = None):
+    """The family's network for inference with `checkpoint` (default: the training checkpoint of epoch
+    TEST.EPOCH) loaded by the family's load_checkpoint, which rejects a mismatch naming the keys."""
+    from lib.models import build_model_from_cfg
+    path = checkpoint or default_checkpoint_path(script, config_name, int(cfg.TEST.EPOCH))
+    if not os.path.isfile(path):
+        how = ('pass --checkpoint /path/to/weights.pth.tar to tracking/test.py (Python: '
+               f"build_tracker('{script}', '{config_name}', checkpoint=...))")
+        if checkpoint:
+            raise FileNotFoundError(f'checkpoint not found: {path}; {how}')
+        raise FileNotFoundError(f'checkpoint not found: {path} (the default for {script}/{config_name}, '
+                                f'epoch TEST.EPOCH={cfg.TEST.EPOCH}); train it first or {how}')
+    network = build_model_from_cfg(script, cfg, training=False)
+    return _family(script).load_checkpoint(network, path)
+
+
+def build_tracker(script: str, config_name: str, checkpoint: str | None = None, device=None, debug: int = 0,
+                  options=None):
     """Builds the tracker `script` with experiments/<script>/<config_name>.yaml.
 
     checkpoint: weights file (default: the tracker's own default path); device: torch device or
@@ -60,19 +79,20 @@ def build_tracker(script, config_name, checkpoint=None, device=None, debug=0, op
     lib.test.tracker.options.InferenceOptions (None: the fast defaults; InferenceOptions.plain(): the
     reference path). Trackers without a network (firstbox) ignore options.
     """
-    module = tracker_module(script)
-    if options is None or not TRACKERS[script]:
-        return module.build_tracker(config_name, checkpoint=checkpoint, device=device, debug=debug)
-    return module.build_tracker(config_name, checkpoint=checkpoint, device=device, debug=debug,
-                                options=options)
+    family = _family(script)
+    if not family.has_network:
+        return family.build_tracker(config_name, checkpoint=checkpoint, device=device, debug=debug)
+    from lib.config import load_config
+    cfg = load_config(script, config_name)
+    network = load_network(script, config_name, cfg, checkpoint)
+    return family.tracker(cfg, network, device=device, options=options, debug=debug)
 
 
-def build_tracker_for_network(script, cfg, network, device=None, options=None, debug=0):
+def build_tracker_for_network(script: str, cfg, network, device=None, options=None, debug: int = 0):
     """A tracker of family `script` around an already built network and its merged config (no
     checkpoint: e.g. random weights for benchmarks and tests)."""
-    module = tracker_module(script)
-    factory = getattr(module, 'tracker_for_network', None)
-    if factory is None:
+    family = _family(script)
+    if not family.has_network:
         raise UnknownTrackerError(f"tracker '{script}' has no network (known network trackers: "
-                                  f"{', '.join(s for s in known_trackers() if TRACKERS[s])})")
-    return factory(script, cfg, network, device=device, options=options, debug=debug)
+                                  f"{', '.join(network_family_names())})")
+    return family.tracker(cfg, network, device=device, options=options, debug=debug)

@@ -3,6 +3,7 @@
 It is the floor for "does this tracker actually track" checks: a real tracker must beat its
 success/precision on any sequence where the target moves. It has no config; any name is accepted.
 """
+from lib.families import Family
 from lib.test.tracker.base_tracker import BaseTracker
 
 
@@ -31,3 +32,6 @@ class FirstBoxTracker(BaseTracker):
 
 def build_tracker(config_name='default', checkpoint=None, device=None, debug=0):
     return FirstBoxTracker(device=device, debug=debug)
+
+
+FIRSTBOX = Family(name='firstbox', defaults=None, build_tracker=build_tracker)

@@ -13,7 +13,6 @@ Precision: InferenceOptions.precision; when not given, float16 autocast on CUDA 
 official default) and float32 otherwise (always on the CPU).
 """
 import dataclasses
-import os
 
 import numpy as np
 import torch
@@ -22,8 +21,6 @@ from lib.test.tracker.base_tracker import clip_to_image
 from lib.test.tracker.device_crop import siamfc_crop_device
 from lib.test.tracker.slots import SlotTracker, check_image, stack
 from lib.utils.siamfc_crop import crop_image, crop_params, inverse_params, map_boxes
-
-CHECKPOINT_NAME = 'LoRAT'  # the training checkpoints' name (lib/train/actors/lorat.py)
 
 
 def hann_window_2d(map_hw, device='cpu'):
@@ -177,36 +174,9 @@ class LoRATTracker(SlotTracker):
         self.debug_sink.heatmap('score_map', score)
 
 
-_check_image = check_image  # the old name
-
-
-def load_network(config_name, cfg, checkpoint=None):
-    """The merged inference network with `checkpoint` (default: the trainer's LoRAT_ep<TEST.EPOCH> file)
-    in any LoRAT layout (trainable-only, unmerged or merged)."""
-    from lib.models import build_model_from_cfg
-    from lib.models.lorat import load_checkpoint
-    from lib.test.tracker.ostrack import default_checkpoint_path
-    path = checkpoint or default_checkpoint_path('lorat', config_name, int(cfg.TEST.EPOCH), CHECKPOINT_NAME)
-    if not os.path.isfile(path):
-        how = ("pass --checkpoint /path/to/weights to tracking/test.py (Python: "
-               f"build_tracker('lorat', '{config_name}', checkpoint=...))")
-        where = '' if checkpoint else f' (the default for lorat/{config_name}, epoch TEST.EPOCH={cfg.TEST.EPOCH})'
-        raise FileNotFoundError(f'checkpoint not found: {path}{where}; {how}')
-    network = build_model_from_cfg('lorat', cfg, training=False)
-    return load_checkpoint(network, path)
-
-
 def tracker_for_network(script, cfg, network, device=None, options=None, debug=0):
     """A LoRATTracker around an already built network; a LoRA training model is merged first (a copy)."""
     from lib.models.lorat.builder import has_lora, merged_model
     if has_lora(network):
         network = merged_model(network)
     return LoRATTracker(cfg, network, name=script, device=device, debug=debug, options=options)
-
-
-def build_tracker(config_name, checkpoint=None, device=None, debug=0, options=None):
-    """The LoRAT tracker of experiments/lorat/<config_name>.yaml."""
-    from lib.config import load_config
-    cfg = load_config('lorat', config_name)
-    return LoRATTracker(cfg, load_network(config_name, cfg, checkpoint), device=device, debug=debug,
-                        options=options)

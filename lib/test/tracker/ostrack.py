@@ -5,10 +5,9 @@ around the previous box, one network pass, the score map multiplied by a Hann wi
 decoded at the windowed argmax, mapped back to the image and clipped (at least 10 px, inside the
 frame). No confidence threshold, no smoothing, as in the lineage.
 
-DropTrack (lib/test/tracker/droptrack.py) runs the same step with its own model family and paths.
+DropTrack and CompressTracker run the same step on their networks (their Family's tracker is this one).
 """
 import dataclasses
-import os
 import warnings
 
 import numpy as np
@@ -22,11 +21,6 @@ from lib.utils.crop import sample_target, transform_image_to_crop
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
 IMAGENET_STD = (0.229, 0.224, 0.225)
 
-# File name stem of the lineage's checkpoints (also used by DropTrack).
-CHECKPOINT_NAME = 'OSTrack'
-
-
-_check_image = check_image  # the old name
 
 BF16_CE_WARNING = (
     "bf16 autocast with candidate elimination (MODEL.BACKBONE.CE_LOC={ce_loc}): bf16 rounding upstream "
@@ -231,49 +225,7 @@ def as_numpy_image(crop):
     return crop.cpu().numpy() if isinstance(crop, torch.Tensor) else crop
 
 
-def default_checkpoint_path(script, config_name, epoch, name=CHECKPOINT_NAME):
-    """<save_dir>/checkpoints/train/<script>/<config>/<name>_ep%04d.pth.tar (the lineage's place)."""
-    from lib.test.evaluation.environment import env_settings
-    from lib.utils.local_settings import REPO_ROOT, LocalSettingsMissing
-    try:
-        save_dir = env_settings().save_dir
-    except LocalSettingsMissing:  # no local.py yet: the default save_dir it would get
-        save_dir = os.path.join(REPO_ROOT, 'output')
-    file_name = '%s_ep%04d.pth.tar' % (name, epoch)
-    return os.path.join(save_dir, 'checkpoints', 'train', script, config_name, file_name)
-
-
-def load_network(script, config_name, cfg, checkpoint=None, name=CHECKPOINT_NAME):
-    """Builds the family's network for inference and loads its weights strictly."""
-    from lib.models import build_model_from_cfg, load_weights
-    path = checkpoint or default_checkpoint_path(script, config_name, int(cfg.TEST.EPOCH), name)
-    if not os.path.isfile(path):
-        how = ('pass --checkpoint /path/to/weights.pth.tar to tracking/test.py (Python: '
-               f"build_tracker('{script}', '{config_name}', checkpoint=...))")
-        if checkpoint:
-            raise FileNotFoundError(f'checkpoint not found: {path}; {how}')
-        raise FileNotFoundError(f'checkpoint not found: {path} (the default for {script}/{config_name}, '
-                                f'epoch TEST.EPOCH={cfg.TEST.EPOCH}); train it first or {how}')
-    network = build_model_from_cfg(script, cfg, training=False)
-    load_weights(network, path, strict=True)  # a mismatch names the file and the keys
-    return network
-
-
-def build_family_tracker(script, config_name, checkpoint=None, device=None, debug=0, name=CHECKPOINT_NAME,
-                         options=None):
-    """An OSTrackTracker for any OSTrack-family script (ostrack, droptrack, compresstracker)."""
-    from lib.config import load_config
-    cfg = load_config(script, config_name)
-    network = load_network(script, config_name, cfg, checkpoint, name)
-    return OSTrackTracker(cfg, network, name=script, device=device, debug=debug, options=options)
-
-
 def tracker_for_network(script, cfg, network, device=None, options=None, debug=0):
-    """An OSTrackTracker around an already built `network` (e.g. random weights for benchmarks)."""
+    """An OSTrackTracker around a built OSTrack-family `network` (OSTrack, DropTrack, CompressTracker);
+    `script` names its debug output."""
     return OSTrackTracker(cfg, network, name=script, device=device, debug=debug, options=options)
-
-
-def build_tracker(config_name, checkpoint=None, device=None, debug=0, options=None):
-    """The OSTrack tracker of experiments/ostrack/<config_name>.yaml."""
-    return build_family_tracker('ostrack', config_name, checkpoint=checkpoint, device=device, debug=debug,
-                                options=options)

@@ -1,3 +1,2 @@
-"""Actors: per-family loss computation (`lib.train.actors.<script>` exposes build_actor(cfg, net, settings)
-and optionally param_groups(net, cfg), build_dataloaders(cfg, settings), checkpoint_due(epoch, max_epochs)
-and CHECKPOINT_NAME)."""
+"""Actors: per-family loss computation, a batch to (loss, stats). Each family's Family (lib/families.py)
+names its build_actor, parameter groups, processing and checkpoint schedule."""

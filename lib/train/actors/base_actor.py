@@ -24,6 +24,10 @@ class BaseActor:
     def on_epoch_start(self, epoch):
         """Hook for per-epoch schedules (e.g. CompressTracker's replacement probability)."""
 
+    def on_checkpoint_saved(self, path, epoch):
+        """Hook run on the main process after each scheduled checkpoint is written (e.g. release weights
+        beside it)."""
+
     @property
     def unwrapped_net(self):
         """The network without a DistributedDataParallel wrapper."""

@@ -18,8 +18,6 @@ from lib.models.compresstracker.distill import replacement_probability
 from lib.train.actors.ostrack import NonFiniteOutputError, OSTrackActor
 from lib.utils.box_ops import box_cxcywh_to_xyxy, giou_loss
 
-CHECKPOINT_NAME = 'CompressTracker'  # CompressTracker_ep%04d.pth.tar, the official file name
-
 
 def box_distill_loss(pred_boxes, teacher_boxes):
     """(GIoU loss, L1 loss) of (B,N,4) cx,cy,w,h student boxes against the teacher's boxes."""

@@ -1,8 +1,11 @@
 """DropTrack trains with the OSTrack actor unchanged; only its checkpoint schedule differs (the
 OSTrack schedule, but the last 10 epochs instead of the last 4, as DropTrack's trainer saves)."""
-from lib.train.actors.ostrack import CHECKPOINT_NAME, build_actor, param_groups  # noqa: F401
 from lib.train.trainers.checkpoint import lineage_checkpoint_due
 
 
 def checkpoint_due(epoch, max_epochs):
     return lineage_checkpoint_due(epoch, max_epochs, last_n=10)
+
+
+def checkpoint_schedule(cfg):
+    return checkpoint_due

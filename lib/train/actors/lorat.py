@@ -19,9 +19,6 @@ import torch.nn.functional as F
 from lib.train.actors.base_actor import BaseActor
 from lib.utils.box_ops import box_iou_xyxy, generalized_box_iou_xyxy
 
-CHECKPOINT_NAME = 'LoRAT'  # LoRAT_ep%04d.pth.tar (+ LoRAT_ep%04d.safetensors release weights)
-
-
 def mean_over_processes(value):
     """The mean of a scalar tensor over the distributed processes (itself without a process group)."""
     if dist.is_available() and dist.is_initialized() and dist.get_world_size() > 1:
@@ -102,23 +99,37 @@ def param_groups(net, cfg):
             {'params': no_decay, 'weight_decay': 0.0}]
 
 
-def make_checkpoint_due(cfg):
+def checkpoint_schedule(cfg):
     """The official schedule: every TRAIN.SAVE_EPOCH_INTERVAL epochs (10) and the last epoch."""
     interval = max(int(cfg.TRAIN.SAVE_EPOCH_INTERVAL), 1)
     return lambda epoch, max_epochs: epoch % interval == 0 or epoch >= max_epochs
 
 
-def build_processing(cfg, training=True):
+def build_processing(cfg, training=True, fast=True):
     """LoRAT's processing. Validation pairs get the training transform (jitter and augmentation
     included), as the official val task does."""
     from lib.train.data.lorat_processing import LoRATProcessing
-    return LoRATProcessing.from_cfg(cfg, training=True)
+    return LoRATProcessing.from_cfg(cfg, training=True, fast=fast)
 
 
-def build_dataloaders(cfg, settings, with_val=True):
-    """The shared sampler and loaders with LoRAT's processing."""
-    from lib.train.data.pipeline import build_dataloaders as shared_build_dataloaders
-    return shared_build_dataloaders(cfg, settings, with_val=with_val, make_processing=build_processing)
+def synthetic_batch(cfg, batch, generator):
+    """LoRAT actor input with the labels its processing derives from the boxes (template token types,
+    x1y1x2y2 search box, positive response-map cells); the training benchmark's batch."""
+    import numpy as np
+
+    from lib.benchmark.training import lineage_batch
+    from lib.models.lorat import template_foreground_mask
+    from lib.train.data.lorat_processing import positive_cells
+    data = lineage_batch(cfg, batch, generator)
+    z, x, stride = cfg.DATA.TEMPLATE.SIZE, cfg.DATA.SEARCH.SIZE, cfg.MODEL.BACKBONE.STRIDE
+    z_box, x_box = data['template_anno'][0].clone(), data['search_anno'][0].clone()
+    z_box[:, 2:] += z_box[:, :2]
+    x_box[:, 2:] += x_box[:, :2]
+    grid = (x // stride,) * 2
+    positive = [positive_cells(np.asarray(b * x, dtype=np.float64), grid, (x, x)) for b in x_box]
+    data.update(template_feat_mask=template_foreground_mask(z_box * z, (z, z), (z // stride,) * 2)[None],
+                search_box=x_box[None], search_positive=torch.stack(positive)[None])
+    return data
 
 
 def build_actor(cfg, net, settings):

@@ -9,8 +9,6 @@ from lib.utils.box_ops import box_cxcywh_to_xyxy, box_xywh_to_xyxy, giou_loss
 from lib.utils.ce import adjust_keep_rate, generate_ce_template_mask
 from lib.utils.heatmap import gaussian_heatmap
 
-CHECKPOINT_NAME = 'OSTrack'
-
 
 class NonFiniteOutputError(FloatingPointError):
     pass

@@ -1,6 +1,6 @@
-"""Training and validation loaders from a lineage-style config (DATA.*, TRAIN.BATCH_SIZE, ...), shared
-by the OSTrack-style families (ostrack, droptrack, compresstracker). A family with another data recipe
-defines `build_dataloaders(cfg, settings)` in its actor module instead.
+"""Training and validation loaders from a lineage-style config (DATA.*, TRAIN.BATCH_SIZE, ...), shared by
+every family; a family with another crop recipe declares its own Family.build_processing, and
+`build_processing` here is the lineage's (the default).
 
 `settings` needs: use_lmdb, rank, world_size, seed, device (set by lib/train/run_training.py).
 """
@@ -26,9 +26,10 @@ def processing_params(cfg):
                 stride=cfg.MODEL.BACKBONE.STRIDE)
 
 
-def build_processing(cfg, training=True):
+def build_processing(cfg, training=True, fast=True):
     joint, per_crop = lineage_transforms(cfg.DATA.MEAN, cfg.DATA.STD, training=training)
-    return TemplateSearchProcessing(joint_transform=joint, transform=per_crop, **processing_params(cfg))
+    return TemplateSearchProcessing(joint_transform=joint, transform=per_crop, fast=fast,
+                                    **processing_params(cfg))
 
 
 def build_sampler(cfg, split_cfg, datasets, processing, seed):

@@ -39,6 +39,11 @@ def lineage_checkpoint_due(epoch, max_epochs, last_n=4):
             or epoch > max_epochs - 1 - last_n)
 
 
+def lineage_schedule(cfg):
+    """The default Family.checkpoint_schedule: OSTrack's epochs, whatever the config."""
+    return lineage_checkpoint_due
+
+
 def list_checkpoints(folder, name):
     """{epoch: path} of <name>_ep%04d.pth.tar files in folder."""
     pattern = re.compile(re.escape(name) + r'_ep(\d+)\.pth\.tar$')

@@ -6,7 +6,7 @@ gradients of k iterations are summed (each loss divided by k) before one optimiz
 leftover iterations are stepped at its end. The LR scheduler steps once per epoch, or after every
 optimizer step with lr_step_per_iteration. Per epoch: the family hook `actor.on_epoch_start`, every
 loader due this epoch, the LR scheduler step, then checkpoints on the family's schedule plus a
-rolling resume state; the optional actor hook `on_checkpoint_saved(path, epoch)` runs after each
+rolling resume state; the actor hook `on_checkpoint_saved(path, epoch)` runs after each
 scheduled checkpoint (e.g. LoRAT's safetensors release weights). Resuming restores model, optimizer, scheduler, scaler,
 RNG states and epoch, so a resumed run continues as the uninterrupted one would have (the optimizer
 keeps the kernel it was built with, fused or not, whatever the checkpoint's run used).
@@ -218,9 +218,7 @@ class Trainer:
             path = ckpt.checkpoint_path(self.checkpoint_dir, self.checkpoint_name, epoch)
             ckpt.save_state(path, state)
             self.logger.line(f'Saved checkpoint {path}')
-            on_saved = getattr(self.actor, 'on_checkpoint_saved', None)
-            if on_saved is not None:
-                on_saved(path, epoch)
+            self.actor.on_checkpoint_saved(path, epoch)
         if self.save_resume_state:
             ckpt.save_state(ckpt.resume_path(self.checkpoint_dir, self.checkpoint_name), state)
 
