@@ -11,6 +11,7 @@ Families defined outside lib/ (a research fork, the toy family of the tests) are
 tracking workers), by naming them in the environment variable ONESTREAM_FAMILIES as comma-separated
 `module:attribute` references.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -187,7 +188,9 @@ def get_family(name: str) -> Family:
     module, _, attribute = BUILTIN[name].partition(':')
     family = _import_attribute(module, attribute, BUILTIN[name])
     if family.name != name:
-        raise UnknownFamilyError(f'{BUILTIN[name]} declares the family {family.name!r}, registered as {name!r}')
+        raise UnknownFamilyError(
+            f'{BUILTIN[name]} declares the family {family.name!r}, registered as {name!r}'
+        )
     _registered[name] = family
     return family
 

@@ -1,4 +1,5 @@
 """Shared by the CompressTracker tests: a tiny OSTrack teacher checkpoint and the tiny config using it."""
+
 import os
 
 import torch

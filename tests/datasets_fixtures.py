@@ -2,6 +2,7 @@
 
 Every frame has its own content (frame-dependent colour), so reading the wrong frame is detectable.
 """
+
 import json
 import os
 
@@ -16,7 +17,9 @@ def frame_image(seed, index, size=SIZE):
     """A small deterministic RGB image, distinct per (seed, index)."""
     rng = np.random.default_rng(seed * 1000 + index)
     image = np.full((size, size, 3), (index * 37) % 256, np.uint8)
-    image[::4, ::4] = rng.integers(0, 256, (len(range(0, size, 4)), len(range(0, size, 4)), 3), dtype=np.uint8)
+    image[::4, ::4] = rng.integers(
+        0, 256, (len(range(0, size, 4)), len(range(0, size, 4)), 3), dtype=np.uint8
+    )
     return image
 
 
@@ -67,9 +70,19 @@ def write_got10k_subset(folder, names, n=4, labels=True, first_row_only=False):
         if labels:
             _write(os.path.join(seq, 'absence.label'), ''.join(f'{int(i == 2)}\n' for i in range(n)))
             _write(os.path.join(seq, 'cover.label'), ''.join(f'{0 if i == 3 else 8}\n' for i in range(n)))
-            meta = ['[METAINFO]', 'url: x', 'begin_time: 0', 'end_time: 1', 'anno_fps: 10Hz',
-                    f'object_class: class{k % 2}', 'motion_class: walking', 'major_class: animal',
-                    'root_class: object', 'motion_adverb: slowly', 'resolution: (24, 24)']
+            meta = [
+                '[METAINFO]',
+                'url: x',
+                'begin_time: 0',
+                'end_time: 1',
+                'anno_fps: 10Hz',
+                f'object_class: class{k % 2}',
+                'motion_class: walking',
+                'major_class: animal',
+                'root_class: object',
+                'motion_adverb: slowly',
+                'resolution: (24, 24)',
+            ]
             _write(os.path.join(seq, 'meta_info.ini'), '\n'.join(meta) + '\n')
         # 12 frames would sort wrongly as text; 4 suffices with numeric names
         write_frames(seq, n, 100 + k, lambda i: f'{i + 1:08d}.jpg')
@@ -81,8 +94,13 @@ def write_trackingnet(root, sets, n=3, first_row_only=False):
     for s, videos in sets.items():
         for k, video in enumerate(videos):
             boxes = seq_boxes(n, k)
-            _write(os.path.join(root, s, 'anno', f'{video}.txt'), boxes_text(boxes[:1] if first_row_only else boxes))
-            write_frames(os.path.join(root, s, 'frames', video), n, 200 + k + 10 * len(s), lambda i: f'{i}.jpg')
+            _write(
+                os.path.join(root, s, 'anno', f'{video}.txt'),
+                boxes_text(boxes[:1] if first_row_only else boxes),
+            )
+            write_frames(
+                os.path.join(root, s, 'frames', video), n, 200 + k + 10 * len(s), lambda i: f'{i}.jpg'
+            )
     return root
 
 
@@ -96,28 +114,42 @@ def write_coco(root, image_dir='images/train2017'):
         {'id': 11, 'image_id': 2, 'category_id': 2, 'bbox': [3, 4, 40, 80], 'iscrowd': 0},
         {'id': 12, 'image_id': 3, 'category_id': 1, 'bbox': [0, 0, 90, 90], 'iscrowd': 1},
     ]
-    categories = [{'id': 1, 'name': 'person', 'supercategory': 'human'},
-                  {'id': 2, 'name': 'dog', 'supercategory': 'animal'}]
-    _write(os.path.join(root, 'annotations', 'instances_train2017.json'),
-           json.dumps({'images': images, 'annotations': annotations, 'categories': categories}))
+    categories = [
+        {'id': 1, 'name': 'person', 'supercategory': 'human'},
+        {'id': 2, 'name': 'dog', 'supercategory': 'animal'},
+    ]
+    _write(
+        os.path.join(root, 'annotations', 'instances_train2017.json'),
+        json.dumps({'images': images, 'annotations': annotations, 'categories': categories}),
+    )
     return root
 
 
 def write_vid(root, n=4):
     """One video; track 0 in frames 0-3 (occluded in frame 1), track 1 in frames 1-2 only."""
-    anno_dir = os.path.join(root, 'Annotations', 'VID', 'train', 'ILSVRC2015_VID_train_0000',
-                            'ILSVRC2015_train_00000001')
+    anno_dir = os.path.join(
+        root, 'Annotations', 'VID', 'train', 'ILSVRC2015_VID_train_0000', 'ILSVRC2015_train_00000001'
+    )
     for f in range(n):
         objects = [(0, 'n01', [f, f, f + 10, f + 12], int(f == 1))]
         if f in (1, 2):
             objects.append((1, 'n02', [2, 3, 9, 9], 0))
-        xml = ''.join(f'<object><trackid>{t}</trackid><name>{c}</name><bndbox><xmin>{b[0]}</xmin>'
-                      f'<ymin>{b[1]}</ymin><xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox>'
-                      f'<occluded>{o}</occluded></object>' for t, c, b, o in objects)
-        _write(os.path.join(anno_dir, f'{f:06d}.xml'),
-               f'<annotation><size><width>{SIZE}</width><height>{SIZE}</height></size>{xml}</annotation>')
-    write_frames(os.path.join(root, 'Data', 'VID', 'train', 'ILSVRC2015_VID_train_0000',
-                              'ILSVRC2015_train_00000001'), n, 400, lambda i: f'{i:06d}.JPEG')
+        xml = ''.join(
+            f'<object><trackid>{t}</trackid><name>{c}</name><bndbox><xmin>{b[0]}</xmin>'
+            f'<ymin>{b[1]}</ymin><xmax>{b[2]}</xmax><ymax>{b[3]}</ymax></bndbox>'
+            f'<occluded>{o}</occluded></object>'
+            for t, c, b, o in objects
+        )
+        _write(
+            os.path.join(anno_dir, f'{f:06d}.xml'),
+            f'<annotation><size><width>{SIZE}</width><height>{SIZE}</height></size>{xml}</annotation>',
+        )
+    write_frames(
+        os.path.join(root, 'Data', 'VID', 'train', 'ILSVRC2015_VID_train_0000', 'ILSVRC2015_train_00000001'),
+        n,
+        400,
+        lambda i: f'{i:06d}.JPEG',
+    )
     return root
 
 

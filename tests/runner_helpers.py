@@ -1,4 +1,5 @@
 """Tiny generated sequences for the runner tests."""
+
 import os
 
 import numpy as np
@@ -7,8 +8,15 @@ from lib.test.evaluation.data import Sequence, SequenceList
 from lib.utils.image_io import write_image
 
 
-def make_sequence(root, name, n_frames=4, dataset='lasot', init_box=(3.25, 4.5, 10.75, 8.5), missing_frame=None,
-                  size=(24, 32)):
+def make_sequence(
+    root,
+    name,
+    n_frames=4,
+    dataset='lasot',
+    init_box=(3.25, 4.5, 10.75, 8.5),
+    missing_frame=None,
+    size=(24, 32),
+):
     """A sequence of n_frames small JPEGs under root/name; frame `missing_frame` is not written."""
     folder = os.path.join(root, name)
     os.makedirs(folder, exist_ok=True)

@@ -4,6 +4,7 @@ IoU >= 0.99 and at most 0.01 px apart on the CPU, where batched matrix products 
 order: measured <= 1.3e-4 px, LoRAT bit-identical; 0.05 px on CUDA, where cuDNN's TF32 convolutions
 round per algorithm: measured <= 0.011 px on an H100, bit-identical with allow_tf32 off); results,
 restart and failures as in the plain runner."""
+
 import sys
 import types
 
@@ -12,13 +13,13 @@ import pytest
 import torch
 
 import lib.test.tracker.step as step_module
+from lib.benchmark.agreement import box_agreement, build_network
 from lib.config import load_config
 from lib.models import build_model_from_cfg
 from lib.test.evaluation import results
 from lib.test.evaluation.cli import main as cli_main
 from lib.test.evaluation.data import Sequence, SequenceList
 from lib.test.tracker import build_tracker_for_network
-from lib.test.tracker.agreement import box_agreement, build_network
 from lib.test.tracker.batched import run_sequences_batched
 from lib.test.tracker.options import InferenceOptions
 from lib.utils.synthetic import render_sequence
@@ -43,8 +44,12 @@ def synthetic_sequences(lengths=LENGTHS, fail_at=None):
             if fail_at == (name, index):
                 raise FailingRead(f'cannot read {path}')
             return frames[index]
-        seqs.append(Sequence(name, [f'{name}/{k}' for k in range(n)], 'lasot', synth.full_boxes[:1],
-                             image_reader=reader))
+
+        seqs.append(
+            Sequence(
+                name, [f'{name}/{k}' for k in range(n)], 'lasot', synth.full_boxes[:1], image_reader=reader
+            )
+        )
     return SequenceList(seqs)
 
 
@@ -52,8 +57,9 @@ def per_sequence_boxes(tracker, seqs):
     out = {}
     for seq in seqs:
         tracker.initialize(seq.read_frame(0), seq.init_info())
-        out[seq.name] = [seq.init_info()['init_bbox']] + [tracker.track(seq.read_frame(k))['target_bbox']
-                                                          for k in range(1, len(seq.frames))]
+        out[seq.name] = [seq.init_info()['init_bbox']] + [
+            tracker.track(seq.read_frame(k))['target_bbox'] for k in range(1, len(seq.frames))
+        ]
     return out
 
 
@@ -79,8 +85,9 @@ def test_batched_boxes_equal_per_sequence_boxes(script, config, device):
     seqs = synthetic_sequences()
     reference = per_sequence_boxes(tracker, seqs)
     finished = []
-    batched = run_sequences_batched(tracker, seqs, batch_size=3,
-                                    on_finish=lambda seq, boxes, times: finished.append(seq.name))
+    batched = run_sequences_batched(
+        tracker, seqs, batch_size=3, on_finish=lambda seq, boxes, times: finished.append(seq.name)
+    )
     assert_same_boxes(batched, reference, device)
     # slots are refilled as sequences end: the 2-frame sequence finishes first, the longest last
     assert finished[0] == 'seq2' and finished[-1] == 'seq3' and len(finished) == 5
@@ -91,8 +98,9 @@ def test_batched_compiled_step_pads_to_k(monkeypatch):
     cfg, net = build_network('lorat', 'tiny')
     seqs = synthetic_sequences(lengths=(5, 3, 7))
     reference = per_sequence_boxes(build_tracker_for_network('lorat', cfg, net, device='cpu'), seqs)
-    tracker = build_tracker_for_network('lorat', cfg, net, device='cpu',
-                                        options=InferenceOptions(compile='compile'))
+    tracker = build_tracker_for_network(
+        'lorat', cfg, net, device='cpu', options=InferenceOptions(compile='compile')
+    )
     sizes, compiled_step = [], tracker.step
     tracker.step = lambda *inputs: sizes.append(inputs[1].shape[0]) or compiled_step(*inputs)
     assert_same_boxes(run_sequences_batched(tracker, seqs, batch_size=2), reference)
@@ -105,8 +113,9 @@ def test_failures_are_reported_per_sequence_and_the_rest_completes():
     seqs = synthetic_sequences(lengths=(4, 5, 3), fail_at=('seq1', 2))
     seqs.append(Sequence('empty', [], 'lasot', [[10, 10, 20, 20]]))
     errors = {}
-    done = run_sequences_batched(tracker, seqs, batch_size=2,
-                                 on_error=lambda seq, e: errors.setdefault(seq.name, str(e)))
+    done = run_sequences_batched(
+        tracker, seqs, batch_size=2, on_error=lambda seq, e: errors.setdefault(seq.name, str(e))
+    )
     assert sorted(done) == ['seq0', 'seq2'] and len(done['seq0'][0]) == 4
     assert errors == {'seq1': 'cannot read seq1/2', 'empty': 'sequence empty has no frames'}
     with pytest.raises(FailingRead):  # without on_error the exception propagates
@@ -114,6 +123,7 @@ def test_failures_are_reported_per_sequence_and_the_rest_completes():
 
 
 # --- tracking/test.py --batch_sequences ----------------------------------------------------------------
+
 
 @pytest.fixture
 def synthetic_dataset(monkeypatch):
@@ -138,8 +148,9 @@ def read_run(folder, data):
     return {seq.name: results.load_text_array(str(folder / f'{seq.name}.txt'), 4) for seq in data}
 
 
-def test_cli_batch_sequences_writes_the_same_results_and_resumes(tmp_path, synthetic_dataset, tiny_checkpoint,
-                                                                 capsys):
+def test_cli_batch_sequences_writes_the_same_results_and_resumes(
+    tmp_path, synthetic_dataset, tiny_checkpoint, capsys
+):
     common = ['ostrack', 'tiny_ce', '--dataset', 'synth', '--checkpoint', tiny_checkpoint]
     assert cli_main(common + ['--results_path', str(tmp_path / 'one')]) == 0
     assert cli_main(common + ['--results_path', str(tmp_path / 'three'), '--batch_sequences', '3']) == 0
@@ -168,33 +179,54 @@ def test_cli_reports_failed_sequences_of_a_batch(tmp_path, monkeypatch, tiny_che
     module = types.ModuleType('lib.test.evaluation.datasets')
     module.available_datasets, module.get_dataset = (lambda: ['synth']), (lambda name: data)
     monkeypatch.setitem(sys.modules, 'lib.test.evaluation.datasets', module)
-    argv = ['ostrack', 'tiny_ce', '--dataset', 'synth', '--checkpoint', tiny_checkpoint,
-            '--results_path', str(tmp_path / 'res'), '--batch_sequences', '2']
+    argv = [
+        'ostrack',
+        'tiny_ce',
+        '--dataset',
+        'synth',
+        '--checkpoint',
+        tiny_checkpoint,
+        '--results_path',
+        str(tmp_path / 'res'),
+        '--batch_sequences',
+        '2',
+    ]
     assert cli_main(argv) == 1
     captured = capsys.readouterr()
     assert 'FailingRead: cannot read seq1/2' in captured.out and '1 sequence(s) failed' in captured.err
     assert (tmp_path / 'res' / 'ostrack' / 'tiny_ce' / 'seq0.txt').is_file()
 
 
-@pytest.mark.parametrize('flags, expected', [
-    ([], InferenceOptions()),
-    (['--reference'], InferenceOptions.plain()),
-    (['--precision', 'bf16'], InferenceOptions(precision='bf16')),
-    (['--compile', 'compile', '--precision', 'fp16'], InferenceOptions(precision='fp16', compile='compile')),
-])
+@pytest.mark.parametrize(
+    'flags, expected',
+    [
+        ([], InferenceOptions()),
+        (['--reference'], InferenceOptions.plain()),
+        (['--precision', 'bf16'], InferenceOptions(precision='bf16')),
+        (
+            ['--compile', 'compile', '--precision', 'fp16'],
+            InferenceOptions(precision='fp16', compile='compile'),
+        ),
+    ],
+)
 def test_cli_speed_flags_map_to_inference_options(flags, expected, tmp_path, synthetic_dataset):
     import lib.test.evaluation.cli as cli
-    args = cli.build_parser().parse_args(['ostrack', 'tiny_ce', '--dataset', 'synth', '--results_path',
-                                          str(tmp_path)] + flags)
+
+    args = cli.build_parser().parse_args(
+        ['ostrack', 'tiny_ce', '--dataset', 'synth', '--results_path', str(tmp_path)] + flags
+    )
     _, tracker = cli.prepare(args)
     assert tracker.options == expected
 
 
-@pytest.mark.parametrize('flags, message', [
-    (['--reference', '--precision', 'bf16'], '--reference is the plain fp32 eager path'),
-    (['--batch_sequences', '0'], '--batch_sequences must be >= 1'),
-    (['--batch_sequences', '2', '--threads', '2'], 'without --threads'),
-])
+@pytest.mark.parametrize(
+    'flags, message',
+    [
+        (['--reference', '--precision', 'bf16'], '--reference is the plain fp32 eager path'),
+        (['--batch_sequences', '0'], '--batch_sequences must be >= 1'),
+        (['--batch_sequences', '2', '--threads', '2'], 'without --threads'),
+    ],
+)
 def test_cli_speed_flag_errors(flags, message, tmp_path, synthetic_dataset, capsys):
     argv = ['ostrack', 'tiny_ce', '--dataset', 'synth', '--results_path', str(tmp_path)] + flags
     assert cli_main(argv) == 2

@@ -1,5 +1,6 @@
 """CompressTracker models: released-weights key layout, student initialisation from the teacher,
 the replacement schedule and path, the frozen hidden teacher, configs and profiled MACs."""
+
 import json
 import os
 
@@ -17,8 +18,12 @@ REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 OFFICIAL_KEYS = os.path.join(REPO, 'tests', 'data', 'compresstracker_vitb_256_4_official_keys.json')
 
 # thop MACs and parameter totals of the official student (test) models (fact sheet sections 3.8, 8).
-PUBLISHED = {2: (6.381e9, 21_639_813), 3: (8.648e9, 28_727_685), 4: (10.915e9, 35_815_557),
-             6: (15.449e9, 49_991_301)}
+PUBLISHED = {
+    2: (6.381e9, 21_639_813),
+    3: (8.648e9, 28_727_685),
+    4: (10.915e9, 35_815_557),
+    6: (15.449e9, 49_991_301),
+}
 
 
 def test_released_weights_layout_loads_strictly(tmp_path):
@@ -27,14 +32,17 @@ def test_released_weights_layout_loads_strictly(tmp_path):
     released = {k: torch.randn(v) if v else torch.tensor(1) for k, v in shapes.items()}
     path = str(tmp_path / 'CompressTracker_ep0500.pth.tar')
     atomic_torch_save({'net': released}, path)
-    model = build_model_from_cfg('compresstracker', load_config('compresstracker', 'compresstracker_vitb_256_4'),
-                                 training=False)
+    model = build_model_from_cfg(
+        'compresstracker', load_config('compresstracker', 'compresstracker_vitb_256_4'), training=False
+    )
     load_weights(model, path, strict=True)
     key = 'backbone.distill_blocks.3.mlp.fc2.weight'
     assert torch.equal(model.state_dict()[key], released[key])
     # an official *training* checkpoint also carries the teacher: rejected with the keys named
-    extra = dict(released, **{'ori_backbone.norm.weight': torch.ones(768),
-                              'backbone.blocks.0.norm1.weight': torch.ones(768)})
+    extra = dict(
+        released,
+        **{'ori_backbone.norm.weight': torch.ones(768), 'backbone.blocks.0.norm1.weight': torch.ones(768)},
+    )
     atomic_torch_save({'net': extra}, str(tmp_path / 'train.pth.tar'))
     with pytest.raises(ValueError, match='2 unexpected'):
         load_weights(model, str(tmp_path / 'train.pth.tar'), strict=True)
@@ -47,12 +55,20 @@ def test_student_stages_start_from_the_last_teacher_block_of_each_stage(tmp_path
     # 4 teacher blocks in 2 stages: [0, 1] and [2, 3] -> student blocks from teacher blocks 1 and 3
     for stage, block in ((0, 1), (1, 3)):
         for name in ('norm1.weight', 'attn.qkv.weight', 'attn.proj.bias', 'mlp.fc1.weight', 'mlp.fc2.bias'):
-            assert torch.equal(student[f'backbone.distill_blocks.{stage}.{name}'],
-                               reference[f'backbone.blocks.{block}.{name}'])
-    assert not torch.equal(student['backbone.distill_blocks.0.attn.qkv.weight'],
-                           reference['backbone.blocks.0.attn.qkv.weight'])
-    for name in ('backbone.patch_embed.proj.weight', 'backbone.pos_embed_x', 'backbone.norm.weight',
-                 'box_head.conv5_ctr.weight', 'box_head.conv1_size.1.running_var'):
+            assert torch.equal(
+                student[f'backbone.distill_blocks.{stage}.{name}'],
+                reference[f'backbone.blocks.{block}.{name}'],
+            )
+    assert not torch.equal(
+        student['backbone.distill_blocks.0.attn.qkv.weight'], reference['backbone.blocks.0.attn.qkv.weight']
+    )
+    for name in (
+        'backbone.patch_embed.proj.weight',
+        'backbone.pos_embed_x',
+        'backbone.norm.weight',
+        'box_head.conv5_ctr.weight',
+        'box_head.conv1_size.1.running_var',
+    ):
         assert torch.equal(student[name], reference[name])
     # the teacher is loaded from the checkpoint, frozen, in eval mode, and outside the saved state
     assert all(torch.equal(v, reference[k]) for k, v in model.teacher.state_dict().items())
@@ -69,6 +85,7 @@ def test_student_stages_start_from_the_last_teacher_block_of_each_stage(tmp_path
 @pytest.mark.parametrize('layers', [2, 3, 4, 6])
 def test_student_stage_split_of_vit_b(layers):
     from lib.models.compresstracker.student import stage_last_blocks
+
     expected = {2: [5, 11], 3: [3, 7, 11], 4: [2, 5, 8, 11], 6: [1, 3, 5, 7, 9, 11]}[layers]
     assert stage_last_blocks(12, layers) == expected
 
@@ -92,7 +109,13 @@ def test_replacement_probability_schedule():
     ramp = [replacement_probability(e, 500) for e in range(1, 501)]
     assert all(a <= b for a, b in zip(ramp, ramp[1:]))
     # tiny: 10 epochs, one warm-up and one end epoch
-    assert [replacement_probability(e, 10) for e in (1, 2, 3, 9, 10)] == [0.5, 0.5, 0.5 + 0.5 * 2 / 8, 1.0, 1.0]
+    assert [replacement_probability(e, 10) for e in (1, 2, 3, 9, 10)] == [
+        0.5,
+        0.5,
+        0.5 + 0.5 * 2 / 8,
+        1.0,
+        1.0,
+    ]
 
 
 def test_replacement_sampling():
@@ -111,6 +134,7 @@ def test_replacement_path_and_student_only_eval(tmp_path, monkeypatch):
     model = build_model_from_cfg('compresstracker', tiny_cfg(path), training=True)
     z, x = torch.randn(2, 3, 64, 64), torch.randn(2, 3, 128, 128)
     import lib.models.compresstracker.distill as distill
+
     monkeypatch.setattr(distill, 'sample_student_stages', lambda n, p: [False, True])
     model.train()
     out = model(z, x)
@@ -153,15 +177,35 @@ def test_official_recipe_in_the_yamls():
         assert cfg.MODEL.BACKBONE.TYPE == 'vit_base_patch16_224_compress' and not cfg.MODEL.BACKBONE.CE_LOC
         assert cfg.MODEL.PRETRAIN_FILE == './pretrained_models/OSTrack_ep0300.pth.tar'
         t = cfg.TRAIN
-        assert (t.EPOCH, t.LR_DROP_EPOCH, t.LR, t.BACKBONE_MULTIPLIER, t.BATCH_SIZE) == (500, 400, 4e-4, 0.1, 32)
-        assert (t.SUP_LOGIT, t.SUP_FEAT, t.SUP_REPLACE, t.VAL_EPOCH_INTERVAL, t.NUM_WORKER) == (True, True, True, 10, 8)
-        assert (cfg.DATA.SEARCH.SIZE, cfg.DATA.SEARCH.FACTOR, cfg.DATA.TEMPLATE.SIZE, cfg.TEST.EPOCH) == (256, 4.0, 128, 500)
+        assert (t.EPOCH, t.LR_DROP_EPOCH, t.LR, t.BACKBONE_MULTIPLIER, t.BATCH_SIZE) == (
+            500,
+            400,
+            4e-4,
+            0.1,
+            32,
+        )
+        assert (t.SUP_LOGIT, t.SUP_FEAT, t.SUP_REPLACE, t.VAL_EPOCH_INTERVAL, t.NUM_WORKER) == (
+            True,
+            True,
+            True,
+            10,
+            8,
+        )
+        assert (cfg.DATA.SEARCH.SIZE, cfg.DATA.SEARCH.FACTOR, cfg.DATA.TEMPLATE.SIZE, cfg.TEST.EPOCH) == (
+            256,
+            4.0,
+            128,
+            500,
+        )
         assert cfg.DATA.TRAIN.DATASETS_NAME == ['LASOT', 'GOT10K_vottrain', 'COCO17', 'TRACKINGNET']
     tiny = load_config('compresstracker', 'tiny')
     assert tiny.DATA.TRAIN.DATASETS_NAME == ['SYNTHETIC'] and tiny.MODEL.BACKBONE.DISTILL_LAYER == 2
     teacher = load_config('ostrack', 'tiny_ce').MODEL.BACKBONE
-    assert (tiny.MODEL.BACKBONE.EMBED_DIM, tiny.MODEL.BACKBONE.DEPTH, tiny.MODEL.BACKBONE.NUM_HEADS) == \
-        (teacher.EMBED_DIM, teacher.DEPTH, teacher.NUM_HEADS)
+    assert (tiny.MODEL.BACKBONE.EMBED_DIM, tiny.MODEL.BACKBONE.DEPTH, tiny.MODEL.BACKBONE.NUM_HEADS) == (
+        teacher.EMBED_DIM,
+        teacher.DEPTH,
+        teacher.NUM_HEADS,
+    )
 
 
 @pytest.mark.parametrize('layers', sorted(PUBLISHED))

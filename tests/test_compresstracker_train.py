@@ -1,5 +1,6 @@
 """CompressTracker training: distillation losses on hand-made inputs, the actor's total and schedule,
 the optimizer groups, one CPU step, and train (shared core, CLI) -> checkpoint -> tracker."""
+
 import os
 
 import numpy as np
@@ -45,10 +46,13 @@ def _batch(cfg, batch=2, seed=0):
     g = torch.Generator().manual_seed(seed)
     z, x = cfg.DATA.TEMPLATE.SIZE, cfg.DATA.SEARCH.SIZE
     boxes = torch.tensor([[0.35, 0.4, 0.25, 0.2], [0.3, 0.3, 0.4, 0.3]])[:batch]
-    return {'template_images': torch.randn(1, batch, 3, z, z, generator=g),
-            'search_images': torch.randn(1, batch, 3, x, x, generator=g),
-            'template_anno': torch.tensor([[[0.25, 0.25, 0.5, 0.5]] * batch]),
-            'search_anno': boxes[None], 'epoch': 1}
+    return {
+        'template_images': torch.randn(1, batch, 3, z, z, generator=g),
+        'search_images': torch.randn(1, batch, 3, x, x, generator=g),
+        'template_anno': torch.tensor([[[0.25, 0.25, 0.5, 0.5]] * batch]),
+        'search_anno': boxes[None],
+        'epoch': 1,
+    }
 
 
 def test_actor_total_is_task_plus_weighted_distillation():
@@ -56,10 +60,13 @@ def test_actor_total_is_task_plus_weighted_distillation():
     actor = ct_actor.build_actor(cfg, torch.nn.Identity(), None)
     feat_sz = cfg.DATA.SEARCH.SIZE // 16
     score = torch.full((2, 1, feat_sz, feat_sz), 0.1)
-    pred = {'pred_boxes': torch.tensor([[[0.5, 0.5, 0.2, 0.2]], [[0.4, 0.5, 0.3, 0.3]]]), 'score_map': score,
-            'teacher_pred_boxes': torch.tensor([[[0.6, 0.5, 0.2, 0.2]], [[0.4, 0.5, 0.3, 0.3]]]),
-            'stage_features': [torch.ones(2, 80, 4), torch.zeros(2, 80, 4)],
-            'teacher_stage_features': [torch.zeros(2, 80, 4), torch.zeros(2, 80, 4)]}
+    pred = {
+        'pred_boxes': torch.tensor([[[0.5, 0.5, 0.2, 0.2]], [[0.4, 0.5, 0.3, 0.3]]]),
+        'score_map': score,
+        'teacher_pred_boxes': torch.tensor([[[0.6, 0.5, 0.2, 0.2]], [[0.4, 0.5, 0.3, 0.3]]]),
+        'stage_features': [torch.ones(2, 80, 4), torch.zeros(2, 80, 4)],
+        'teacher_stage_features': [torch.zeros(2, 80, 4), torch.zeros(2, 80, 4)],
+    }
     data = _batch(cfg)
     loss, stats = actor.compute_losses(pred, data)
     task, _ = OSTrackActor(torch.nn.Identity(), cfg).compute_losses(pred, data)
@@ -123,7 +130,7 @@ def _moving_box_frames(n=4, size=(120, 160)):
     frames, x = [], 40
     for i in range(n):
         img = np.full(size + (3,), 70, dtype=np.uint8)
-        img[50:80, x + 3 * i:x + 3 * i + 24] = (220, 140, 30)
+        img[50:80, x + 3 * i : x + 3 * i + 24] = (220, 140, 30)
         frames.append(img)
     return frames
 
@@ -131,12 +138,27 @@ def _moving_box_frames(n=4, size=(120, 160)):
 def test_train_save_and_track_round_trip(tmp_path):
     from lib.train.launch import main as train_main
     from lib.utils.synthetic import write_got10k
-    write_got10k(str(tmp_path / 'got10k'), n_train=0, n_val=2, n_test=0, size=(160, 120), frame_range=(22, 26))
+
+    write_got10k(
+        str(tmp_path / 'got10k'), n_train=0, n_val=2, n_test=0, size=(160, 120), frame_range=(22, 26)
+    )
     teacher_path, _ = tiny_teacher_checkpoint(tmp_path)
     config = _short_yaml(str(tmp_path), teacher_path)
-    args = ['--script', 'compresstracker', '--config', config, '--save_dir', str(tmp_path / 'out'),
-            '--set_path', f'got10k_val_dir={tmp_path / "got10k" / "val"}',
-            '--set_path', f'tensorboard_dir={tmp_path / "tb"}', '--no_progress', '--mode', 'single']
+    args = [
+        '--script',
+        'compresstracker',
+        '--config',
+        config,
+        '--save_dir',
+        str(tmp_path / 'out'),
+        '--set_path',
+        f'got10k_val_dir={tmp_path / "got10k" / "val"}',
+        '--set_path',
+        f'tensorboard_dir={tmp_path / "tb"}',
+        '--no_progress',
+        '--mode',
+        'single',
+    ]
     assert train_main(args) == 0
     folder = tmp_path / 'out' / 'checkpoints' / 'train' / 'compresstracker' / 'tiny_short'
     ckpt = folder / 'CompressTracker_ep0002.pth.tar'
@@ -151,8 +173,10 @@ def test_train_save_and_track_round_trip(tmp_path):
     tracker = build_tracker('compresstracker', 'tiny', checkpoint=str(ckpt), device='cpu')
     student = tracker.network.state_dict()
     assert set(state['net']) == set(student)
-    assert torch.equal(student['backbone.distill_blocks.1.mlp.fc1.weight'],
-                       state['net']['backbone.distill_blocks.1.mlp.fc1.weight'])
+    assert torch.equal(
+        student['backbone.distill_blocks.1.mlp.fc1.weight'],
+        state['net']['backbone.distill_blocks.1.mlp.fc1.weight'],
+    )
     frames = _moving_box_frames()
     tracker.initialize(frames[0], {'init_bbox': [40, 50, 24, 30]})
     for frame in frames[1:]:
@@ -162,5 +186,7 @@ def test_train_save_and_track_round_trip(tmp_path):
 
 
 def test_default_checkpoint_name_is_the_official_one():
-    with pytest.raises(FileNotFoundError, match=r'compresstracker.compresstracker_vitb_256_4.CompressTracker_ep0500'):
+    with pytest.raises(
+        FileNotFoundError, match=r'compresstracker.compresstracker_vitb_256_4.CompressTracker_ep0500'
+    ):
         build_tracker('compresstracker', 'compresstracker_vitb_256_4', device='cpu')

@@ -1,4 +1,5 @@
 """lib/utils/crop.py: the official crop geometry, checked against hand-computed cases."""
+
 import numpy as np
 import pytest
 import torch
@@ -23,13 +24,13 @@ def test_crop_inside_image_is_plain_slice():
     assert factor == 1.0
     assert np.array_equal(crop, im[25:45, 35:55])
     assert att.dtype == np.bool_ and not att.any()
-    crop2, factor2, att2 = sample_target(im, torch.tensor([40., 30., 10., 10.]), 2.0, output_sz=40)
+    crop2, factor2, att2 = sample_target(im, torch.tensor([40.0, 30.0, 10.0, 10.0]), 2.0, output_sz=40)
     assert factor2 == 2.0 and crop2.shape == (40, 40, 3) and not att2.any()
 
 
 def test_crop_side_uses_ceil_of_sqrt_area():
-    assert crop_window([10, 10, 3, 5], 2.0)[2] == 8          # sqrt(15) * 2 = 7.75 -> 8
-    assert crop_window([10, 10, 16, 4], 4.0)[2] == 32         # sqrt(64) * 4 = 32 exactly
+    assert crop_window([10, 10, 3, 5], 2.0)[2] == 8  # sqrt(15) * 2 = 7.75 -> 8
+    assert crop_window([10, 10, 16, 4], 4.0)[2] == 32  # sqrt(64) * 4 = 32 exactly
     _, _, att = sample_target(coord_image(50, 50), [10, 10, 3, 5], 2.0, output_sz=16)
     assert att.shape == (16, 16)
 
@@ -113,12 +114,13 @@ def test_crop_fully_outside_is_all_padding():
 
 def test_transform_image_to_crop_hand_values():
     # extraction box itself: centre at (40 - 1)/2 = 19.5, size scaled by 2 -> 20
-    out = transform_image_to_crop(torch.tensor([40., 30., 10., 10.]), [40, 30, 10, 10], 2.0, 40)
-    assert torch.allclose(out, torch.tensor([9.5, 9.5, 20., 20.]))
+    out = transform_image_to_crop(torch.tensor([40.0, 30.0, 10.0, 10.0]), [40, 30, 10, 10], 2.0, 40)
+    assert torch.allclose(out, torch.tensor([9.5, 9.5, 20.0, 20.0]))
     # box shifted by (+3, -1) image pixels moves by (+6, -2) crop pixels; normalised by 40
-    out = transform_image_to_crop([43, 29, 10, 10], [40, 30, 10, 10], 2.0, torch.tensor([40., 40.]),
-                                  normalize=True)
-    assert torch.allclose(out, torch.tensor([15.5, 7.5, 20., 20.]) / 40)
+    out = transform_image_to_crop(
+        [43, 29, 10, 10], [40, 30, 10, 10], 2.0, torch.tensor([40.0, 40.0]), normalize=True
+    )
+    assert torch.allclose(out, torch.tensor([15.5, 7.5, 20.0, 20.0]) / 40)
 
 
 def test_transform_image_to_crop_matches_pixels_in_the_crop():

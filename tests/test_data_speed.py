@@ -1,6 +1,7 @@
 """Fast data path (issue #6): the crop geometry of lib/utils/warp_crop.py against the official
 sample_target and SiamFC crops, fast vs plain processing (same draws, boxes and labels; close images),
 decoding each needed frame once, decoder backends, and the loader benchmark."""
+
 import math
 
 import cv2
@@ -12,8 +13,14 @@ from lib.config import load_config
 from lib.train.data.lorat_processing import LoRATProcessing
 from lib.train.data.processing import TemplateSearchProcessing
 from lib.train.data.sampler import TrackingSampler, sample_visible_ids
-from lib.train.data.transforms import (Compose, Normalize, RandomHorizontalFlip, ToGrayscale,
-                                       ToTensorAndJitter, Transform)
+from lib.train.data.transforms import (
+    Compose,
+    Normalize,
+    RandomHorizontalFlip,
+    ToGrayscale,
+    ToTensorAndJitter,
+    Transform,
+)
 from lib.utils.crop import sample_target, transform_image_to_crop
 from lib.utils.image_io import decode_image, default_backend, encode_jpeg
 from lib.utils.siamfc_crop import crop_image, jittered_crop_params
@@ -53,8 +60,10 @@ def test_warp_crop_matches_sample_target_geometry_masks_and_pixels():
             assert plan.resize_factor == ref_factor
             assert np.array_equal(plan.att, ref_att)  # padding masks agree pixel for pixel
             # boxes mapped into the crop depend on the window only: identical
-            assert torch.equal(transform_image_to_crop(box, box, plan.resize_factor, size),
-                               transform_image_to_crop(box, box, ref_factor, size))
+            assert torch.equal(
+                transform_image_to_crop(box, box, plan.resize_factor, size),
+                transform_image_to_crop(box, box, ref_factor, size),
+            )
             # windows inside the frame, and padded ones up to copy_limit: cv2.resize itself, bit-identical
             assert np.array_equal(plan.crop(image, copy_limit=math.inf), ref)
             if plan.inside or not plan.overlaps or plan.crop_sz <= 3 * size:
@@ -66,7 +75,7 @@ def test_warp_crop_matches_sample_target_geometry_masks_and_pixels():
             diff = np.abs(crop.astype(int) - ref)
             # upscaled crops: pixels sampling within half a source pixel outside the window differ
             band = math.ceil(0.5 * size / plan.crop_sz) if plan.crop_sz < size else 0
-            inner = diff[band:size - band, band:size - band]
+            inner = diff[band : size - band, band : size - band]
             assert inner.max() <= 2, (box, factor, size, mirror)  # 1/32 px sample quantisation
             assert diff.mean() < 1.0
             warped += 1
@@ -104,6 +113,7 @@ def test_fast_box_arithmetic_is_bit_identical_to_the_torch_versions():
     from lib.train.data import fast_boxes
     from lib.train.data.processing import jitter_box
     from lib.train.data.transforms import mirror_box
+
     rng = np.random.default_rng(11)
     for i, box in enumerate(random_boxes(rng, 3000, 480, 640)):
         center_jitter, scale_jitter = [(0, 0), (3, 0.25), (4.5, 0.5)][i % 3]
@@ -122,6 +132,7 @@ def test_fast_box_arithmetic_is_bit_identical_to_the_torch_versions():
 
 def test_value_table_is_the_plain_transforms_output_for_every_level():
     from lib.train.data.transforms import CropTransformPlan, lineage_transforms
+
     plan = CropTransformPlan(*lineage_transforms(MEAN, STD, training=True))
     levels = torch.arange(256, dtype=torch.float32).view(1, 1, 256).expand(3, 1, 256)
     for factor in [0.8, 1.0, 1.2] + list(np.random.default_rng(13).uniform(0.8, 1.2, 500)):
@@ -129,10 +140,12 @@ def test_value_table_is_the_plain_transforms_output_for_every_level():
         assert np.array_equal(plan.value_table(factor), reference), factor
 
 
-@pytest.mark.parametrize('in_size, out_size', [(256, 16), (128, 8), (96, 6), (100, 7), (48, 3), (7, 7),
-                                               (5, 10), (33, 4)])
+@pytest.mark.parametrize(
+    'in_size, out_size', [(256, 16), (128, 8), (96, 6), (100, 7), (48, 3), (7, 7), (5, 10), (33, 4)]
+)
 def test_nearest_indices_are_those_of_interpolate(in_size, out_size):
     from lib.train.data.fast_boxes import nearest_indices
+
     source = torch.arange(in_size, dtype=torch.float32)[None, None, None]
     picked = torch.nn.functional.interpolate(source, size=(1, out_size))[0, 0, 0].long().numpy()
     assert np.array_equal(nearest_indices(in_size, out_size), picked)
@@ -143,8 +156,9 @@ def test_separable_padding_check_gives_the_plain_reasons():
     seen = set()
     for size, stride in ((96, 16), (100, 16), (48, 16)):
         zero = {'template': 0, 'search': 0}
-        processing = TemplateSearchProcessing({'template': 2.0, 'search': 4.0},
-                                              {'template': size, 'search': size}, zero, zero, stride=stride)
+        processing = TemplateSearchProcessing(
+            {'template': 2.0, 'search': 4.0}, {'template': size, 'search': size}, zero, zero, stride=stride
+        )
         for box in random_boxes(rng, 400, 60, 80):
             plan = WarpCrop((60, 80), box, 4.0, size)
             expected = processing._padding_reason(plan.att, 'search')
@@ -161,11 +175,19 @@ def lasot_root(tmp_path_factory):
 
 def _lineage_processing(fast, gray_p=0.05, extra=()):
     joint = Compose(ToGrayscale(gray_p), RandomHorizontalFlip(0.5), joint=True)
-    per_crop = Compose(ToTensorAndJitter(0.2), RandomHorizontalFlip(0.5, normalized=True),
-                       Normalize(MEAN, STD), *extra)
-    return TemplateSearchProcessing({'template': 2.0, 'search': 4.0}, {'template': 48, 'search': 96},
-                                    {'template': 0.0, 'search': 3.0}, {'template': 0.0, 'search': 0.25},
-                                    joint_transform=joint, transform=per_crop, stride=16, fast=fast)
+    per_crop = Compose(
+        ToTensorAndJitter(0.2), RandomHorizontalFlip(0.5, normalized=True), Normalize(MEAN, STD), *extra
+    )
+    return TemplateSearchProcessing(
+        {'template': 2.0, 'search': 4.0},
+        {'template': 48, 'search': 96},
+        {'template': 0.0, 'search': 3.0},
+        {'template': 0.0, 'search': 0.25},
+        joint_transform=joint,
+        transform=per_crop,
+        stride=16,
+        fast=fast,
+    )
 
 
 def _compare(plain, fast, image_tol):
@@ -186,6 +208,7 @@ def _compare(plain, fast, image_tol):
 
 def _sampler(root, processing, mode='causal'):
     from lib.train.dataset.lasot import Lasot
+
     return TrackingSampler([Lasot(root)], [1], 100, 20, processing=processing, frame_sample_mode=mode, seed=5)
 
 
@@ -205,6 +228,7 @@ def test_unsupported_transforms_take_the_plain_path(lasot_root):
     class Identity(Transform):
         def apply(self, item, params):
             return item
+
     processing = _lineage_processing(True, extra=(Identity(),))
     assert processing.transform_plan is None
     plain = _sampler(lasot_root, _lineage_processing(False, extra=(Identity(),)))
@@ -222,9 +246,17 @@ def test_lorat_fast_processing_equals_plain(lasot_root):
 
 
 def test_numpy_color_jitter_and_deit3_match_the_tensor_and_pil_forms():
-    from lib.train.data.lorat_augment import (_from_pil, _to_pil, color_jitter, color_jitter_numpy, deit3_numpy,
-                                              roll_color_jitter)
     from PIL import ImageOps
+
+    from lib.train.data.lorat_augment import (
+        _from_pil,
+        _to_pil,
+        color_jitter,
+        color_jitter_numpy,
+        deit3_numpy,
+        roll_color_jitter,
+    )
+
     rng = np.random.default_rng(0)
     for _ in range(10):
         image = rng.random((20, 30, 3), dtype=np.float32)
@@ -289,12 +321,15 @@ def test_decoder_backends_agree_and_default_backend_switches():
 # ------------------------------------------------------------------------------------ benchmark
 def test_measure_loader_quick_gives_named_positive_rates(tmp_path):
     from lib.benchmark.data import measure_loader
+
     results = measure_loader('ostrack', 'tiny_ce', path='both', quick=True, workdir=str(tmp_path))
     results += measure_loader('lorat', 'tiny', path='fast', quick=True, workdir=str(tmp_path))
     names = [r['name'] for r in results]
-    assert names == ['loader_samples_per_s_per_worker.ostrack.tiny_ce.plain',
-                     'loader_samples_per_s_per_worker.ostrack.tiny_ce.fast',
-                     'loader_samples_per_s_per_worker.lorat.tiny.fast']
+    assert names == [
+        'loader_samples_per_s_per_worker.ostrack.tiny_ce.plain',
+        'loader_samples_per_s_per_worker.ostrack.tiny_ce.fast',
+        'loader_samples_per_s_per_worker.lorat.tiny.fast',
+    ]
     for r in results:
         assert r['unit'] == 'samples/s' and math.isfinite(r['value']) and r['value'] > 0
         assert r['path'] == r['name'].rsplit('.', 1)[1]

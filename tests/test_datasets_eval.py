@@ -1,4 +1,5 @@
 """Evaluation dataset readers on tiny generated layouts (frames are image paths)."""
+
 import os
 import sys
 import types
@@ -43,7 +44,9 @@ def test_lasot_bundled_lists_official_counts(tmp_path):
     with open(LasotLayout.train_split_file) as f:
         assert not set(lasot) & set(f.read().split())  # test and train are disjoint
     root = write_lasot(str(tmp_path / 'lasot'), ['airplane-1'], n=2)
-    with pytest.raises(FileNotFoundError, match='airplane-9'):  # the bundled list is used without testing_set.txt
+    with pytest.raises(
+        FileNotFoundError, match='airplane-9'
+    ):  # the bundled list is used without testing_set.txt
         video_datasets.lasot_sequences(root)
 
 
@@ -72,7 +75,10 @@ def test_trackingnet_test_numeric_frame_order(tmp_path):
     seqs = video_datasets.trackingnet_sequences(root)
     assert seqs.names() == ['a_0', 'b_0'] and seqs[0].dataset == 'trackingnet'
     assert [os.path.basename(f) for f in seqs[0].frames[:3]] == ['0.jpg', '1.jpg', '2.jpg']
-    assert seqs[0].frames[11].endswith(os.path.join('a_0', '11.jpg')) and seqs[0].ground_truth_rect.shape == (1, 4)
+    assert seqs[0].frames[11].endswith(os.path.join('a_0', '11.jpg')) and seqs[0].ground_truth_rect.shape == (
+        1,
+        4,
+    )
 
 
 def test_tnl2k_reads_language_without_crash(tmp_path):
@@ -87,8 +93,17 @@ def test_tnl2k_reads_language_without_crash(tmp_path):
 
 
 def _entry(name, path, start, end, nz, anno, **extra):
-    return {'name': name, 'path': path, 'startFrame': start, 'endFrame': end, 'nz': nz, 'ext': 'jpg',
-            'anno_path': anno, 'object_class': 'thing', **extra}
+    return {
+        'name': name,
+        'path': path,
+        'startFrame': start,
+        'endFrame': end,
+        'nz': nz,
+        'ext': 'jpg',
+        'anno_path': anno,
+        'object_class': 'thing',
+        **extra,
+    }
 
 
 def test_uav_frame_ranges_and_nan(tmp_path):
@@ -96,8 +111,10 @@ def test_uav_frame_ranges_and_nan(tmp_path):
     write_frames(os.path.join(root, 'data_seq', 'UAV123', 'bird1'), 6, 0, lambda i: f'{i + 1:06d}.jpg')
     write_text(os.path.join(root, 'anno', 'UAV123', 'bird1_1.txt'), '1,2,3,4\nNaN,NaN,NaN,NaN\n')
     write_text(os.path.join(root, 'anno', 'UAV123', 'bird1_2.txt'), '5,6,7,8\n5,6,7,8\n5,6,7,8\n')
-    spec = [_entry('uav_bird1_1', 'data_seq/UAV123/bird1', 1, 2, 6, 'anno/UAV123/bird1_1.txt'),
-            _entry('uav_bird1_2', 'data_seq/UAV123/bird1', 4, 6, 6, 'anno/UAV123/bird1_2.txt')]
+    spec = [
+        _entry('uav_bird1_1', 'data_seq/UAV123/bird1', 1, 2, 6, 'anno/UAV123/bird1_1.txt'),
+        _entry('uav_bird1_2', 'data_seq/UAV123/bird1', 4, 6, 6, 'anno/UAV123/bird1_2.txt'),
+    ]
     seqs = table_datasets.table_sequences(root, 'uav', spec=spec)
     assert [os.path.basename(f) for f in seqs[1].frames] == ['000004.jpg', '000005.jpg', '000006.jpg']
     assert all(os.path.isfile(f) for s in seqs for f in s.frames)
@@ -107,12 +124,15 @@ def test_uav_frame_ranges_and_nan(tmp_path):
 def test_otb_init_omit_and_separators(tmp_path):
     root = str(tmp_path / 'otb')
     write_frames(os.path.join(root, 'Tiger1', 'img'), 8, 0, lambda i: f'{i + 1:04d}.jpg')
-    write_text(os.path.join(root, 'Tiger1', 'groundtruth_rect.txt'),
-               ''.join(f'{i}\t{i},3 4\n' for i in range(1, 9)))  # mixed separators occur in OTB files
+    write_text(
+        os.path.join(root, 'Tiger1', 'groundtruth_rect.txt'), ''.join(f'{i}\t{i},3 4\n' for i in range(1, 9))
+    )  # mixed separators occur in OTB files
     spec = [_entry('Tiger1', 'Tiger1/img', 1, 8, 4, 'Tiger1/groundtruth_rect.txt', initOmit=5)]
     seq = table_datasets.table_sequences(root, 'otb', spec=spec)[0]
     assert [os.path.basename(f) for f in seq.frames] == ['0006.jpg', '0007.jpg', '0008.jpg']
-    assert seq.ground_truth_rect.tolist() == [[6, 6, 3, 4], [7, 7, 3, 4], [8, 8, 3, 4]] and seq.dataset == 'otb'
+    assert (
+        seq.ground_truth_rect.tolist() == [[6, 6, 3, 4], [7, 7, 3, 4], [8, 8, 3, 4]] and seq.dataset == 'otb'
+    )
 
 
 def test_nfs_layout(tmp_path):
@@ -137,19 +157,38 @@ def test_bundled_tables_official_counts():
 
 def _settings(tmp_path, **paths):
     from lib.test.evaluation.environment import EnvSettings
+
     settings = EnvSettings()
-    for key in ('lasot_path', 'lasot_extension_subset_path', 'got10k_path', 'trackingnet_path', 'tnl2k_path',
-                'uav_path', 'otb_path', 'nfs_path', 'synthetic_path'):
+    for key in (
+        'lasot_path',
+        'lasot_extension_subset_path',
+        'got10k_path',
+        'trackingnet_path',
+        'tnl2k_path',
+        'uav_path',
+        'otb_path',
+        'nfs_path',
+        'synthetic_path',
+    ):
         setattr(settings, key, str(tmp_path / 'missing' / key))
     for key, value in paths.items():
         setattr(settings, key, value)
     return settings
 
 
-@pytest.mark.parametrize('name, attr', [('lasot', 'lasot_path'), ('lasot_ext', 'lasot_extension_subset_path'),
-                                        ('got10k_test', 'got10k_path'), ('trackingnet', 'trackingnet_path'),
-                                        ('tnl2k', 'tnl2k_path'), ('uav', 'uav_path'), ('otb', 'otb_path'),
-                                        ('nfs', 'nfs_path')])
+@pytest.mark.parametrize(
+    'name, attr',
+    [
+        ('lasot', 'lasot_path'),
+        ('lasot_ext', 'lasot_extension_subset_path'),
+        ('got10k_test', 'got10k_path'),
+        ('trackingnet', 'trackingnet_path'),
+        ('tnl2k', 'tnl2k_path'),
+        ('uav', 'uav_path'),
+        ('otb', 'otb_path'),
+        ('nfs', 'nfs_path'),
+    ],
+)
 def test_get_dataset_missing_path_names_attribute(tmp_path, name, attr):
     with pytest.raises(DatasetPathError) as e:
         datasets.get_dataset(name, settings=_settings(tmp_path))
@@ -165,8 +204,19 @@ def test_get_dataset_reads_configured_paths(tmp_path):
     assert datasets.get_dataset('got10k_val', settings=settings)[0].dataset == 'got10k'
     with pytest.raises(ValueError, match='lasot_extension_subset'):
         datasets.get_dataset('lasot_test', settings=settings)
-    assert {'lasot', 'lasot_extension_subset', 'lasot_ext', 'got10k_val', 'got10k_test', 'trackingnet', 'tnl2k',
-            'uav', 'otb', 'nfs', 'synthetic'} == set(datasets.available_datasets())
+    assert {
+        'lasot',
+        'lasot_extension_subset',
+        'lasot_ext',
+        'got10k_val',
+        'got10k_test',
+        'trackingnet',
+        'tnl2k',
+        'uav',
+        'otb',
+        'nfs',
+        'synthetic',
+    } == set(datasets.available_datasets())
 
 
 def test_get_dataset_synthetic_uses_held_out_list(tmp_path, monkeypatch):
@@ -174,16 +224,30 @@ def test_get_dataset_synthetic_uses_held_out_list(tmp_path, monkeypatch):
         write_lasot(os.path.join(root, 'lasot'), ['ball-1', 'ball-2'], n=2)
         write_text(os.path.join(root, 'lasot', 'testing_set.txt'), 'ball-2\n')
         return root
-    monkeypatch.setitem(sys.modules, 'lib.utils.synthetic',
-                        types.SimpleNamespace(ensure_default_dataset=ensure_default_dataset))
-    seqs = datasets.get_dataset('synthetic', settings=_settings(tmp_path, synthetic_path=str(tmp_path / 'syn')))
+
+    monkeypatch.setitem(
+        sys.modules,
+        'lib.utils.synthetic',
+        types.SimpleNamespace(ensure_default_dataset=ensure_default_dataset),
+    )
+    seqs = datasets.get_dataset(
+        'synthetic', settings=_settings(tmp_path, synthetic_path=str(tmp_path / 'syn'))
+    )
     assert seqs.names() == ['ball-2'] and seqs[0].dataset == 'lasot' and seqs[0].target_visible is not None
 
 
 def test_importing_lib_test_datasets_stays_light():
     import subprocess
-    code = ('import sys, lib.test.evaluation.datasets; '
-            'print(sorted(m for m in ("torch", "lmdb", "jpeg4py", "visdom", "tensorboard") if m in sys.modules))')
-    out = subprocess.run([sys.executable, '-c', code], capture_output=True, text=True, check=False,
-                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+    code = (
+        'import sys, lib.test.evaluation.datasets; '
+        'print(sorted(m for m in ("torch", "lmdb", "jpeg4py", "visdom", "tensorboard") if m in sys.modules))'
+    )
+    out = subprocess.run(
+        [sys.executable, '-c', code],
+        capture_output=True,
+        text=True,
+        check=False,
+        cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__))),
+    )
     assert out.stdout.strip() == '[]', out.stderr

@@ -1,4 +1,5 @@
 """Storage backends (folder / LMDB) and the LMDB builder."""
+
 import multiprocessing
 import os
 import subprocess
@@ -30,8 +31,9 @@ def test_folder_and_lmdb_agree(pair):
     for key in ('notes.txt', 'cat/cat-2/groundtruth.txt', 'cat/cat-1/img/00000003.jpg'):
         assert lmdb_storage.read_bytes(key) == folder.read_bytes(key)
     assert lmdb_storage.read_text('notes.txt') == 'hello\n'
-    assert np.array_equal(lmdb_storage.read_image('cat/cat-1/img/00000002.jpg'),
-                          folder.read_image('cat/cat-1/img/00000002.jpg'))
+    assert np.array_equal(
+        lmdb_storage.read_image('cat/cat-1/img/00000002.jpg'), folder.read_image('cat/cat-1/img/00000002.jpg')
+    )
     assert lmdb_storage.list_names('') == folder.list_names('') == ['cat', 'notes.txt']
     assert lmdb_storage.list_names('cat/cat-1/img') == ['00000001.jpg', '00000002.jpg', '00000003.jpg']
     assert lmdb_storage.exists('cat/cat-1') and lmdb_storage.exists('notes.txt')
@@ -108,6 +110,7 @@ def test_interrupted_build_leaves_nothing(tmp_path, monkeypatch):
     def failing(env_path, entries, initial_map_size=None):
         original(env_path, entries[:1])  # part of the data written, then the build is killed
         raise KeyboardInterrupt
+
     monkeypatch.setattr(lmdb_builder, 'write_environment', failing)
     with pytest.raises(KeyboardInterrupt):
         build_lmdb('lasot', src, str(dst))
@@ -128,11 +131,24 @@ def test_existing_destination_refused_then_overwritten(tmp_path):
 
 def test_create_lmdb_cli(tmp_path):
     src = write_lasot(str(tmp_path / 'lasot'), ['cat-1'], n=2)
-    run = [sys.executable, os.path.join(REPO, 'tracking', 'create_lmdb.py'), '--dataset', 'lasot', '--src', src]
+    run = [
+        sys.executable,
+        os.path.join(REPO, 'tracking', 'create_lmdb.py'),
+        '--dataset',
+        'lasot',
+        '--src',
+        src,
+    ]
     ok = subprocess.run(run + ['--dst', str(tmp_path / 'l')], capture_output=True, text=True, check=False)
     assert ok.returncode == 0, ok.stderr
-    assert np.array_equal(LmdbStorage(str(tmp_path / 'l')).read_image('cat/cat-1/img/00000001.jpg'),
-                          FolderStorage(src).read_image('cat/cat-1/img/00000001.jpg'))
-    bad = subprocess.run(run[:-1] + [str(tmp_path / 'missing'), '--dst', str(tmp_path / 'm')],
-                         capture_output=True, text=True, check=False)
+    assert np.array_equal(
+        LmdbStorage(str(tmp_path / 'l')).read_image('cat/cat-1/img/00000001.jpg'),
+        FolderStorage(src).read_image('cat/cat-1/img/00000001.jpg'),
+    )
+    bad = subprocess.run(
+        run[:-1] + [str(tmp_path / 'missing'), '--dst', str(tmp_path / 'm')],
+        capture_output=True,
+        text=True,
+        check=False,
+    )
     assert bad.returncode != 0 and 'missing' in bad.stderr and 'Traceback' not in bad.stderr

@@ -1,4 +1,5 @@
 """Training readers on generated layouts, from folders and from LMDBs built by our builder."""
+
 import os
 import types
 
@@ -177,21 +178,41 @@ def test_vid_tracklets_cache_and_lmdb(tmp_path):
     root = write_vid(str(tmp_path / 'vid'))
     reader = ImagenetVID(root)
     assert os.path.isfile(os.path.join(root, 'cache.json'))
-    assert [(s['class_name'], s['start_frame'], len(s['anno'])) for s in reader.sequence_list] == \
-        [('n01', 0, 4), ('n02', 1, 2)]
+    assert [(s['class_name'], s['start_frame'], len(s['anno'])) for s in reader.sequence_list] == [
+        ('n01', 0, 4),
+        ('n02', 1, 2),
+    ]
     info = reader.get_sequence_info(0)
-    assert info['bbox'][2].tolist() == [2, 2, 10, 12] and info['visible'].tolist() == [True, False, True, True]
+    assert info['bbox'][2].tolist() == [2, 2, 10, 12] and info['visible'].tolist() == [
+        True,
+        False,
+        True,
+        True,
+    ]
     frames, _, meta = reader.get_frames(1, [0])  # tracklet 1 starts at frame 1
-    assert np.abs(frames[0].astype(int) - frame_image(400, 1)).mean() < 8 and meta['object_class_name'] == 'n02'
+    assert (
+        np.abs(frames[0].astype(int) - frame_image(400, 1)).mean() < 8 and meta['object_class_name'] == 'n02'
+    )
     build_lmdb('vid', root, str(tmp_path / 'lmdb'))
     assert_same_dataset(reader, ImagenetVID(str(tmp_path / 'lmdb'), use_lmdb=True))
 
 
 # ---------------------------------------------------------------------------------------- registry
 def _settings(tmp_path, **overrides):
-    attrs = ('lasot_dir', 'got10k_dir', 'got10k_val_dir', 'trackingnet_dir', 'coco_dir', 'imagenet_dir',
-             'lasot_lmdb_dir', 'got10k_lmdb_dir', 'trackingnet_lmdb_dir', 'coco_lmdb_dir', 'imagenet_lmdb_dir',
-             'synthetic_dir')
+    attrs = (
+        'lasot_dir',
+        'got10k_dir',
+        'got10k_val_dir',
+        'trackingnet_dir',
+        'coco_dir',
+        'imagenet_dir',
+        'lasot_lmdb_dir',
+        'got10k_lmdb_dir',
+        'trackingnet_lmdb_dir',
+        'coco_lmdb_dir',
+        'imagenet_lmdb_dir',
+        'synthetic_dir',
+    )
     values = {a: str(tmp_path / 'missing' / a) for a in attrs}
     values.update(overrides)
     return types.SimpleNamespace(**values)
@@ -203,19 +224,32 @@ def test_registry_folder_and_lmdb(tmp_path):
     write_got10k_subset(str(tmp_path / 'got10k' / 'val'), ['GOT-10k_Val_000001'], n=2)
     build_lmdb('lasot', str(tmp_path / 'lasot'), str(tmp_path / 'lasot_lmdb'))
     build_lmdb('got10k', str(tmp_path / 'got10k'), str(tmp_path / 'got10k_lmdb'))
-    settings = _settings(tmp_path, lasot_dir=str(tmp_path / 'lasot'), lasot_lmdb_dir=str(tmp_path / 'lasot_lmdb'),
-                         got10k_val_dir=str(tmp_path / 'got10k' / 'val'),
-                         got10k_lmdb_dir=str(tmp_path / 'got10k_lmdb'))
-    assert_same_dataset(build_train_dataset('LASOT', settings), build_train_dataset('LASOT', settings, use_lmdb=True))
+    settings = _settings(
+        tmp_path,
+        lasot_dir=str(tmp_path / 'lasot'),
+        lasot_lmdb_dir=str(tmp_path / 'lasot_lmdb'),
+        got10k_val_dir=str(tmp_path / 'got10k' / 'val'),
+        got10k_lmdb_dir=str(tmp_path / 'got10k_lmdb'),
+    )
+    assert_same_dataset(
+        build_train_dataset('LASOT', settings), build_train_dataset('LASOT', settings, use_lmdb=True)
+    )
     official_val = build_train_dataset('GOT10K_official_val', settings)
     assert official_val.sequence_list == ['GOT-10k_Val_000001']
     assert_same_dataset(official_val, build_train_dataset('GOT10K_official_val', settings, use_lmdb=True))
 
 
-@pytest.mark.parametrize('name, use_lmdb, attr', [('LASOT', False, 'lasot_dir'), ('LASOT', True, 'lasot_lmdb_dir'),
-                                                   ('GOT10K_vottrain', False, 'got10k_dir'),
-                                                   ('TRACKINGNET', True, 'trackingnet_lmdb_dir'),
-                                                   ('COCO17', False, 'coco_dir'), ('VID', False, 'imagenet_dir')])
+@pytest.mark.parametrize(
+    'name, use_lmdb, attr',
+    [
+        ('LASOT', False, 'lasot_dir'),
+        ('LASOT', True, 'lasot_lmdb_dir'),
+        ('GOT10K_vottrain', False, 'got10k_dir'),
+        ('TRACKINGNET', True, 'trackingnet_lmdb_dir'),
+        ('COCO17', False, 'coco_dir'),
+        ('VID', False, 'imagenet_dir'),
+    ],
+)
 def test_registry_missing_path_names_attribute(tmp_path, name, use_lmdb, attr):
     with pytest.raises(DatasetPathError) as e:
         build_train_dataset(name, _settings(tmp_path), use_lmdb=use_lmdb)
@@ -237,8 +271,12 @@ def test_registry_synthetic_uses_ensure_default_dataset(tmp_path, monkeypatch):
         write_lasot(os.path.join(root, 'lasot'), ['ball-1', 'ball-2', 'ball-3'], n=3)
         write_text(os.path.join(root, 'lasot', 'training_set.txt'), 'ball-1\nball-3\n')
         return root
-    monkeypatch.setitem(__import__('sys').modules, 'lib.utils.synthetic',
-                        types.SimpleNamespace(ensure_default_dataset=ensure_default_dataset))
+
+    monkeypatch.setitem(
+        __import__('sys').modules,
+        'lib.utils.synthetic',
+        types.SimpleNamespace(ensure_default_dataset=ensure_default_dataset),
+    )
     dataset = build_train_dataset('SYNTHETIC', _settings(tmp_path, synthetic_dir=str(tmp_path / 'syn')))
     assert calls == [str(tmp_path / 'syn')] and dataset.sequence_list == ['ball-1', 'ball-3']
     assert dataset.get_sequence_info(1)['bbox'].shape == (3, 4) and dataset.get_name() == 'synthetic'
@@ -256,16 +294,22 @@ def test_lmdb_dataset_in_dataloader_workers(tmp_path):
 
         def __getitem__(self, i):
             return torch.from_numpy(dataset.get_frames(i % 2, [i // 2])[0][0])
-    loader = torch.utils.data.DataLoader(Frames(), batch_size=1, num_workers=2,
-                                         multiprocessing_context='fork')
+
+    loader = torch.utils.data.DataLoader(
+        Frames(), batch_size=1, num_workers=2, multiprocessing_context='fork'
+    )
     got = [b[0].numpy() for b in loader]
     want = [Lasot(root, sequence_list=['cat-1', 'cat-2']).get_frames(i % 2, [i // 2])[0][0] for i in range(4)]
     assert all(np.array_equal(g, w) for g, w in zip(got, want))
 
 
 def test_parse_numbers_separators_nan_and_errors():
-    parsed = layouts.parse_numbers(boxes_text([[1, 2, 3, 4]], sep='\t') + '5 6,7,NaN\n\n', 'gt.txt', columns=4)
-    assert parsed[0].tolist() == [1, 2, 3, 4] and parsed[1, :3].tolist() == [5, 6, 7] and np.isnan(parsed[1, 3])
+    parsed = layouts.parse_numbers(
+        boxes_text([[1, 2, 3, 4]], sep='\t') + '5 6,7,NaN\n\n', 'gt.txt', columns=4
+    )
+    assert (
+        parsed[0].tolist() == [1, 2, 3, 4] and parsed[1, :3].tolist() == [5, 6, 7] and np.isnan(parsed[1, 3])
+    )
     with pytest.raises(ValueError, match='gt.txt'):
         layouts.parse_numbers('1,2,x,4', 'gt.txt', columns=4)
     with pytest.raises(ValueError, match='gt.txt'):
@@ -276,13 +320,16 @@ def test_trackingnet_chunks_selected_by_dataset_name(tmp_path):
     from types import SimpleNamespace
 
     from lib.train.dataset import build_train_dataset, parse_trackingnet_chunks
+
     assert parse_trackingnet_chunks('TRACKINGNET') is None
     assert parse_trackingnet_chunks('TRACKINGNET:0-3') == [0, 1, 2, 3]
     assert parse_trackingnet_chunks('TRACKINGNET:5,0-1') == [0, 1, 5]
     for bad in ('TRACKINGNET:', 'TRACKINGNET:12', 'TRACKINGNET:a-b'):
         with pytest.raises(ValueError, match='TRACKINGNET:0-3'):
             parse_trackingnet_chunks(bad)
-    root = write_trackingnet(str(tmp_path / 'tn'), {'TRAIN_0': ['a_0'], 'TRAIN_1': ['b_0'], 'TRAIN_2': ['c_0']})
+    root = write_trackingnet(
+        str(tmp_path / 'tn'), {'TRAIN_0': ['a_0'], 'TRAIN_1': ['b_0'], 'TRAIN_2': ['c_0']}
+    )
     settings = SimpleNamespace(trackingnet_dir=root)
     dataset = build_train_dataset('TRACKINGNET:1-2', settings)
     assert dataset.sequence_list == [(1, 'b_0'), (2, 'c_0')]

@@ -1,4 +1,5 @@
 """The environment report and the lock file: reading, writing, checking, and install.sh --locked."""
+
 import os
 import re
 import subprocess
@@ -7,8 +8,17 @@ from pathlib import Path
 
 import pytest
 
-from lib.utils.environment import (KEY_PACKAGES, LockError, compare_with_lock, installed_versions,
-                                   key_versions, main, normalize_name, read_lock, write_lock)
+from lib.utils.environment import (
+    KEY_PACKAGES,
+    LockError,
+    compare_with_lock,
+    installed_versions,
+    key_versions,
+    main,
+    normalize_name,
+    read_lock,
+    write_lock,
+)
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -17,6 +27,7 @@ def test_key_versions_are_the_installed_ones():
     import numpy
     import timm
     import torch
+
     versions = key_versions()
     assert list(versions) == ['python', *KEY_PACKAGES]
     assert versions['python'] == '.'.join(map(str, sys.version_info[:3]))
@@ -37,20 +48,27 @@ def test_lock_round_trip_and_check(tmp_path):
     text = lock.read_text()
     assert text.startswith('# ') and 'bash install.sh --locked' in text
     assert [line for line in text.splitlines() if not line.startswith('#')] == [
-        'numpy==2.4.6', 'opencv-python-headless==4.12.0.88', 'torch==2.14.1']
+        'numpy==2.4.6',
+        'opencv-python-headless==4.12.0.88',
+        'torch==2.14.1',
+    ]
     pins = read_lock(lock)
     assert pins == {'numpy': '2.4.6', 'opencv-python-headless': '4.12.0.88', 'torch': '2.14.1'}
     assert compare_with_lock(pins, {**pins, 'torch': '2.14.1+cu130', 'extra': '1.0'}) == []
     assert compare_with_lock(pins, {'numpy': '2.3.0', 'torch': '2.14.1'}) == [
         'numpy: the lock pins 2.4.6, installed 2.3.0',
-        'opencv-python-headless: the lock pins 4.12.0.88, not installed']
+        'opencv-python-headless: the lock pins 4.12.0.88, not installed',
+    ]
 
 
-@pytest.mark.parametrize('content,expected', [
-    ('torch>=2.3\n', r":1: expected 'name==version', got 'torch>=2\.3'"),
-    ('# only a comment\n', 'no pinned packages'),
-    ('numpy==2.4.6\nNumPy==2.4.6\n', ':2: NumPy is pinned twice'),
-])
+@pytest.mark.parametrize(
+    'content,expected',
+    [
+        ('torch>=2.3\n', r":1: expected 'name==version', got 'torch>=2\.3'"),
+        ('# only a comment\n', 'no pinned packages'),
+        ('numpy==2.4.6\nNumPy==2.4.6\n', ':2: NumPy is pinned twice'),
+    ],
+)
 def test_bad_lock_lines_are_named(tmp_path, content, expected):
     lock = tmp_path / 'bad.lock'
     lock.write_text(content)
@@ -91,6 +109,11 @@ def test_committed_lock_pins_every_requirement_within_its_range():
 
 
 def test_install_sh_rejects_unknown_arguments_before_installing_anything():
-    run = subprocess.run(['bash', 'install.sh', '--lockd'], cwd=REPO, capture_output=True, text=True,
-                         env=dict(os.environ, PYTHON='/nonexistent/python'))
+    run = subprocess.run(
+        ['bash', 'install.sh', '--lockd'],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=dict(os.environ, PYTHON='/nonexistent/python'),
+    )
     assert run.returncode == 2 and "unknown argument '--lockd'" in run.stderr

@@ -1,5 +1,6 @@
 """The Family interface: a family defined outside lib/ (tests/toy_family.py) runs through every public
 entry point once it is registered, and shared code names no family."""
+
 import ast
 import os
 import subprocess
@@ -28,6 +29,7 @@ def toy(monkeypatch):
 @pytest.fixture(scope='module')
 def synthetic_root(tmp_path_factory):
     from lib.utils.synthetic import ensure_default_dataset
+
     return ensure_default_dataset(str(tmp_path_factory.mktemp('synthetic')))
 
 
@@ -39,8 +41,9 @@ def toy_yaml(folder, epochs):
     return str(path)
 
 
-def test_toy_family_trains_resumes_tracks_and_is_analysed_and_profiled(toy, tmp_path, synthetic_root, capsys,
-                                                                      monkeypatch):
+def test_toy_family_trains_resumes_tracks_and_is_analysed_and_profiled(
+    toy, tmp_path, synthetic_root, capsys, monkeypatch
+):
     from lib.test.analysis.cli import main as analysis_main
     from lib.test.evaluation import environment
     from lib.test.evaluation.cli import main as test_main
@@ -49,8 +52,19 @@ def test_toy_family_trains_resumes_tracks_and_is_analysed_and_profiled(toy, tmp_
     from lib.train.launch import main as train_main
     from lib.utils.profiling import profile_config
 
-    args = ['--script', 'toy', '--save_dir', str(tmp_path / 'out'), '--mode', 'single', '--no_progress',
-            '--set_path', f'synthetic_dir={synthetic_root}', '--set_path', f'tensorboard_dir={tmp_path / "tb"}']
+    args = [
+        '--script',
+        'toy',
+        '--save_dir',
+        str(tmp_path / 'out'),
+        '--mode',
+        'single',
+        '--no_progress',
+        '--set_path',
+        f'synthetic_dir={synthetic_root}',
+        '--set_path',
+        f'tensorboard_dir={tmp_path / "tb"}',
+    ]
     folder = tmp_path / 'out' / 'checkpoints' / 'train' / 'toy' / 'tiny'
     # one epoch, then the same run asked for two: it resumes after epoch 1
     assert train_main(args + ['--config', toy_yaml(tmp_path, epochs=1)]) == 0
@@ -63,18 +77,56 @@ def test_toy_family_trains_resumes_tracks_and_is_analysed_and_profiled(toy, tmp_
     assert torch.load(checkpoint, weights_only=True)['epoch'] == 2
 
     # tracking/test.py on one synthetic sequence, then tracking/analysis_results.py on it
-    settings = type('Settings', (), {'synthetic_path': synthetic_root, 'results_path': str(tmp_path / 'results'),
-                                     'result_plot_path': str(tmp_path / 'plots'), 'save_dir': str(tmp_path / 'out')})
+    settings = type(
+        'Settings',
+        (),
+        {
+            'synthetic_path': synthetic_root,
+            'results_path': str(tmp_path / 'results'),
+            'result_plot_path': str(tmp_path / 'plots'),
+            'save_dir': str(tmp_path / 'out'),
+        },
+    )
     monkeypatch.setattr(environment, 'env_settings', lambda: settings())
     results = tmp_path / 'results'
-    assert test_main(['toy', 'tiny', '--dataset', 'synthetic', '--sequence', '0', '--checkpoint', str(checkpoint),
-                      '--results_path', str(results)]) == 0
+    assert (
+        test_main(
+            [
+                'toy',
+                'tiny',
+                '--dataset',
+                'synthetic',
+                '--sequence',
+                '0',
+                '--checkpoint',
+                str(checkpoint),
+                '--results_path',
+                str(results),
+            ]
+        )
+        == 0
+    )
     sequence = get_dataset('synthetic')[0]
     boxes = np.loadtxt(results / 'toy' / 'tiny' / f'{sequence.name}.txt', delimiter='\t')
     assert boxes.shape == (len(sequence.frames), 4)
-    assert analysis_main(['--tracker_name', 'toy', '--tracker_param', 'tiny', '--results_path', str(results),
-                          '--result_plot_path', str(tmp_path / 'plots'), '--csv', str(tmp_path / 'scores.csv')],
-                         dataset=[sequence]) == 0
+    assert (
+        analysis_main(
+            [
+                '--tracker_name',
+                'toy',
+                '--tracker_param',
+                'tiny',
+                '--results_path',
+                str(results),
+                '--result_plot_path',
+                str(tmp_path / 'plots'),
+                '--csv',
+                str(tmp_path / 'scores.csv'),
+            ],
+            dataset=[sequence],
+        )
+        == 0
+    )
     assert 'AUC' in (tmp_path / 'scores.csv').read_text()
 
     # build_tracker finds the checkpoint where training put it (TEST.EPOCH 2 under save_dir)
@@ -91,18 +143,30 @@ def test_toy_family_trains_resumes_tracks_and_is_analysed_and_profiled(toy, tmp_
 
 def test_processes_an_entry_point_starts_find_families_named_in_the_environment():
     env = dict(os.environ, OMP_NUM_THREADS='1', ONESTREAM_FAMILIES='tests.toy_family:TOY')
-    run = subprocess.run([sys.executable, 'tracking/profile_model.py', '--script', 'toy', '--config', 'tiny',
-                          '--no_timing'], cwd=REPO, capture_output=True, text=True, env=env)
+    run = subprocess.run(
+        [sys.executable, 'tracking/profile_model.py', '--script', 'toy', '--config', 'tiny', '--no_timing'],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert run.returncode == 0, run.stderr
     assert 'toy/tiny' in run.stdout and 'FLOPs (exact)' in run.stdout
     env['ONESTREAM_FAMILIES'] = 'tests.toy_family:ToyNet'
-    bad = subprocess.run([sys.executable, 'tracking/profile_model.py', '--script', 'toy', '--config', 'tiny',
-                          '--no_timing'], cwd=REPO, capture_output=True, text=True, env=env)
+    bad = subprocess.run(
+        [sys.executable, 'tracking/profile_model.py', '--script', 'toy', '--config', 'tiny', '--no_timing'],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert bad.returncode != 0 and 'tests.toy_family:ToyNet is a type, not a Family' in bad.stderr
 
 
 def test_registry_errors_name_what_is_wrong(monkeypatch):
-    with pytest.raises(UnknownFamilyError, match=r"unknown tracker script 'nosuch' \(known: .*lorat.*ostrack"):
+    with pytest.raises(
+        UnknownFamilyError, match=r"unknown tracker script 'nosuch' \(known: .*lorat.*ostrack"
+    ):
         get_family('nosuch')
     with pytest.raises(ValueError, match="'module:attribute'"):
         lazy('no_colon')

@@ -1,7 +1,7 @@
 """Every optimised inference path gives the plain (reference) path's boxes (issue #6).
 
 Random-weight tiny models (experiments/ostrack/tiny_ce, experiments/lorat/tiny, compresstracker/tiny
-and a DropTrack variant of tiny_ce; lib.test.tracker.agreement adds head hooks that keep the random
+and a DropTrack variant of tiny_ce; lib.benchmark.agreement adds head hooks that keep the random
 boxes target-sized) on a synthetic sequence whose target leaves the frame (crops over the border).
 Paths are compared frame by frame from the ground-truth positions (both trackers crop the same
 region; a random network does not follow the target, so free-running runs drift into a corner where
@@ -23,18 +23,24 @@ Tolerances:
 - on CUDA, cuDNN runs fp32 convolutions in TF32 by default (torch.backends.cudnn.allow_tf32), whose
   rounding depends on the algorithm picked per shape: fp32 comparisons there allow 0.05 px.
 """
+
 import numpy as np
 import pytest
 import torch
 import torch.nn.functional as F
 
 import lib.test.tracker.step as step_module
+from lib.benchmark.agreement import (
+    box_agreement,
+    build_network,
+    path_agreement,
+    random_tracker_boxes,
+    synthetic_sequence,
+)
 from lib.config import load_config
 from lib.models import build_model_from_cfg
 from lib.models.layers.attention import Attention, attention_layers, set_attention_impl
 from lib.test.tracker import build_tracker_for_network
-from lib.test.tracker.agreement import (box_agreement, build_network, path_agreement, random_tracker_boxes,
-                                         synthetic_sequence)
 from lib.test.tracker.device_crop import DeviceFrame, sample_target_device, siamfc_crop_device, upload_frame
 from lib.test.tracker.options import InferenceOptions
 from lib.test.tracker.slots import SlotTracker
@@ -86,15 +92,23 @@ def assert_close_boxes(agreement, device='cpu'):
 
 # --- options -----------------------------------------------------------------------------------------
 
+
 def test_options_defaults_plain_and_validation():
     fast = InferenceOptions()
-    assert (fast.attention, fast.preprocess, fast.template_cache, fast.precision, fast.compile) == \
-        ('sdpa', 'device', True, None, 'off')
+    assert (fast.attention, fast.preprocess, fast.template_cache, fast.precision, fast.compile) == (
+        'sdpa',
+        'device',
+        True,
+        None,
+        'off',
+    )
     assert PLAIN == InferenceOptions('explicit', 'numpy', False, 'fp32', 'off')
-    for field, value, allowed in [('attention', 'flash', 'sdpa, explicit'),
-                                  ('preprocess', 'gpu', 'device, numpy'),
-                                  ('precision', 'fp8', 'fp32, bf16, fp16'),
-                                  ('compile', 'jit', 'off, compile, cudagraph')]:
+    for field, value, allowed in [
+        ('attention', 'flash', 'sdpa, explicit'),
+        ('preprocess', 'gpu', 'device, numpy'),
+        ('precision', 'fp8', 'fp32, bf16, fp16'),
+        ('compile', 'jit', 'off, compile, cudagraph'),
+    ]:
         with pytest.raises(ValueError, match=f"{field}='{value}' is not one of {allowed}"):
             InferenceOptions(**{field: value})
     with pytest.raises(ValueError, match='template_cache'):
@@ -111,11 +125,16 @@ def test_lorat_test_amp_keeps_its_meaning(device):
     assert cfg.TEST.AMP  # the official default
     tracker = build_tracker_for_network('lorat', cfg, net, device=device)
     assert tracker.precision == ('fp16' if device == 'cuda' else 'fp32')
-    assert build_tracker_for_network('lorat', cfg, net, device=device,
-                                     options=InferenceOptions(precision='fp32')).precision == 'fp32'
+    assert (
+        build_tracker_for_network(
+            'lorat', cfg, net, device=device, options=InferenceOptions(precision='fp32')
+        ).precision
+        == 'fp32'
+    )
 
 
 # --- (d) attention implementations -------------------------------------------------------------------
+
 
 def reference_attention(x, layer):
     """softmax(q k^T / sqrt(d)) v in float64, by hand."""
@@ -138,8 +157,11 @@ def test_explicit_and_sdpa_attention_equal_a_float64_reference(device):
         torch.testing.assert_close(layer(x).double(), expected, atol=1e-5, rtol=1e-4)
     # CE scores: template rows 0..5 (a CTR_REC-like 4-row mask, a per-sample GT_BOX-like mask, none)
     lens_t = 6
-    masks = {'none': None, 'rows': torch.tensor([[0, 1, 1, 0, 1, 1]] * 2, dtype=torch.bool),
-             'varying': torch.tensor([[1, 0, 0, 0, 0, 0], [0, 1, 1, 1, 0, 0]], dtype=torch.bool)}
+    masks = {
+        'none': None,
+        'rows': torch.tensor([[0, 1, 1, 0, 1, 1]] * 2, dtype=torch.bool),
+        'varying': torch.tensor([[1, 0, 0, 0, 0, 0], [0, 1, 1, 1, 0, 0]], dtype=torch.bool),
+    }
     for name, mask in masks.items():
         rows = attn[:, :, :lens_t, lens_t:]
         if mask is None:
@@ -200,9 +222,12 @@ def model_inputs(script, cfg, device, batch=2):
         images = (torch.randn(batch, 3, z, z, device=device), torch.randn(batch, 3, x, x, device=device))
         return images + (mask,), {}
     from lib.utils.ce import generate_ce_template_mask
+
     z, x = cfg.DATA.TEMPLATE.SIZE, cfg.DATA.SEARCH.SIZE
-    return ((torch.randn(batch, 3, z, z, device=device), torch.randn(batch, 3, x, x, device=device)),
-            {'ce_template_mask': generate_ce_template_mask(cfg, batch, device)})
+    return (
+        (torch.randn(batch, 3, z, z, device=device), torch.randn(batch, 3, x, x, device=device)),
+        {'ce_template_mask': generate_ce_template_mask(cfg, batch, device)},
+    )
 
 
 @pytest.mark.parametrize('device', DEVICES)
@@ -244,6 +269,7 @@ def test_set_attention_impl_reaches_the_compresstracker_teacher(capsys):
 
 # --- template cache ----------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize('model', ['ostrack', 'droptrack', 'lorat'])
 def test_cached_template_tokens_give_the_same_forward(model):
     script, config = MODELS[model]
@@ -263,13 +289,17 @@ def test_cached_template_tokens_give_the_same_forward(model):
 
 # --- (b) device crops --------------------------------------------------------------------------------
 
+
 @pytest.mark.parametrize('upload', ['tensor', 'region'])
 @pytest.mark.parametrize('device', DEVICES)
 def test_device_crop_equals_sample_target_including_over_the_border(device, upload):
     rng = np.random.default_rng(0)
     total, exact, worst = 0, 0, 0
-    cases = [((60, 80), [-15.0, -10.0, 30.0, 25.0]), ((60, 80), [70.0, 45.0, 20.0, 30.0]),  # over corners
-             ((50, 50), [-200.0, 10.0, 20.0, 20.0])]  # entirely outside: all padding
+    cases = [
+        ((60, 80), [-15.0, -10.0, 30.0, 25.0]),
+        ((60, 80), [70.0, 45.0, 20.0, 30.0]),  # over corners
+        ((50, 50), [-200.0, 10.0, 20.0, 20.0]),
+    ]  # entirely outside: all padding
     for _ in range(40):
         h, w = (int(v) for v in rng.integers(20, 160, 2))
         bw, bh = rng.uniform(2, 60, 2)
@@ -322,8 +352,11 @@ def test_lorat_device_crop_equals_crop_image(device):
 
 # Each optimisation alone on OSTrack-CE and LoRAT, all together on every family; DropTrack's template
 # cache also holds its frame identity embedding.
-FP32_CASES = ([(m, p) for m in ('ostrack', 'lorat') for p in FP32_PATHS]
-              + [('droptrack', 'template_cache'), ('droptrack', 'all'), ('compresstracker', 'all')])
+FP32_CASES = [(m, p) for m in ('ostrack', 'lorat') for p in FP32_PATHS] + [
+    ('droptrack', 'template_cache'),
+    ('droptrack', 'all'),
+    ('compresstracker', 'all'),
+]
 _PLAIN_BOXES = {}
 
 
@@ -331,8 +364,9 @@ def plain_boxes(model, device, frames, init_box, positions):
     """The plain path's boxes, tracked once per (model, device)."""
     if (model, device) not in _PLAIN_BOXES:
         script, config = MODELS[model]
-        _PLAIN_BOXES[model, device] = random_tracker_boxes(script, config, PLAIN, device, frames, init_box,
-                                                           positions=positions)
+        _PLAIN_BOXES[model, device] = random_tracker_boxes(
+            script, config, PLAIN, device, frames, init_box, positions=positions
+        )
     return _PLAIN_BOXES[model, device]
 
 
@@ -341,8 +375,9 @@ def plain_boxes(model, device, frames, init_box, positions):
 def test_fp32_paths_give_the_plain_boxes(model, path, device, sequence):
     script, config = MODELS[model]
     frames, init_box, positions = sequence
-    boxes = random_tracker_boxes(script, config, FP32_PATHS[path], device, frames, init_box,
-                                 positions=positions)
+    boxes = random_tracker_boxes(
+        script, config, FP32_PATHS[path], device, frames, init_box, positions=positions
+    )
     agreement = box_agreement(boxes, plain_boxes(model, device, frames, init_box, positions))
     if path in EXACT_PATHS and device == 'cpu':
         assert agreement['identical_frames'] == agreement['frames'], agreement
@@ -367,8 +402,9 @@ def test_region_uploads_give_the_plain_boxes(model, sequence, monkeypatch):
     monkeypatch.setattr(DeviceFrame, 'region', counting_region)
     script, config = MODELS[model]
     frames, init_box, positions = sequence
-    boxes = random_tracker_boxes(script, config, FP32_PATHS['device_preprocess'], 'cpu', frames, init_box,
-                                 positions=positions)
+    boxes = random_tracker_boxes(
+        script, config, FP32_PATHS['device_preprocess'], 'cpu', frames, init_box, positions=positions
+    )
     agreement = box_agreement(boxes, plain_boxes(model, 'cpu', frames, init_box, positions))
     assert agreement['identical_frames'] == agreement['frames'], agreement
     assert len(uploads) >= len(frames) - 1 and set(uploads) == {'region'}
@@ -376,8 +412,9 @@ def test_region_uploads_give_the_plain_boxes(model, sequence, monkeypatch):
 
 # --- (c) half precision ------------------------------------------------------------------------------
 
-HALF_CASES = [(m, 'fp16') for m in ('ostrack', 'compresstracker', 'lorat')] + \
-             [(m, 'bf16') for m in ('ostrack_no_ce', 'compresstracker', 'lorat')]
+HALF_CASES = [(m, 'fp16') for m in ('ostrack', 'compresstracker', 'lorat')] + [
+    (m, 'bf16') for m in ('ostrack_no_ce', 'compresstracker', 'lorat')
+]
 
 
 @pytest.mark.parametrize('device', DEVICES)
@@ -386,9 +423,17 @@ def test_half_precision_boxes_agree_with_fp32(model, precision, device, sequence
     script, config = ('ostrack', no_ce_cfg()) if model == 'ostrack_no_ce' else MODELS[model]
     frames, init_box, positions = sequence
     options = InferenceOptions(precision=precision)
-    agreement = path_agreement(script, config, options, reference=options.replace(precision='fp32'),
-                               device=device, peaked=True, frames=frames, init_box=init_box,
-                               positions=positions)
+    agreement = path_agreement(
+        script,
+        config,
+        options,
+        reference=options.replace(precision='fp32'),
+        device=device,
+        peaked=True,
+        frames=frames,
+        init_box=init_box,
+        positions=positions,
+    )
     if precision == 'fp16':
         assert agreement['frac_iou_099'] >= 0.99, agreement
     else:
@@ -398,32 +443,45 @@ def test_half_precision_boxes_agree_with_fp32(model, precision, device, sequence
 
 def test_bf16_with_candidate_elimination_warns_and_points_to_fp16():
     import warnings
+
     cfg, net = build_network('ostrack', 'tiny_ce')
     with pytest.warns(UserWarning, match=r'candidate elimination \(MODEL\.BACKBONE\.CE_LOC=\[2\]\).*fp16'):
-        build_tracker_for_network('ostrack', cfg, net, device='cpu', options=InferenceOptions(precision='bf16'))
+        build_tracker_for_network(
+            'ostrack', cfg, net, device='cpu', options=InferenceOptions(precision='bf16')
+        )
     quiet = [('ostrack', cfg, 'fp16'), ('ostrack', cfg, 'fp32'), ('ostrack', no_ce_cfg(), 'bf16')]
     for script, config, precision in quiet:
         config, net = build_network(script, config)
         with warnings.catch_warnings():
             warnings.simplefilter('error')
-            build_tracker_for_network(script, config, net, device='cpu',
-                                      options=InferenceOptions(precision=precision))
+            build_tracker_for_network(
+                script, config, net, device='cpu', options=InferenceOptions(precision=precision)
+            )
 
 
 # --- (f) torch.compile and CUDA graphs ---------------------------------------------------------------
+
 
 @pytest.mark.parametrize('device', DEVICES)
 @pytest.mark.parametrize('model', ['ostrack', 'lorat'])
 def test_compiled_step_gives_the_same_boxes(model, device, sequence, monkeypatch):
     # aot_eager: dynamo capture of the whole step (CE, window, decoding) with AOT decompositions, in
     # seconds; inductor's code generation takes ~80 s per model cold on two CPU cores (see
-    # lib.test.tracker.agreement.report_agreement for the full check on a GPU machine).
+    # lib.benchmark.agreement.report_agreement for the full check on a GPU machine).
     monkeypatch.setattr(step_module, 'COMPILE_KWARGS', {'dynamic': False, 'backend': 'aot_eager'})
     script, config = MODELS[model]
     frames, init_box, positions = sequence
     options = InferenceOptions(precision='fp32', compile='compile')
-    agreement = path_agreement(script, config, options, reference=InferenceOptions(precision='fp32'),
-                               device=device, frames=frames[:12], init_box=init_box, positions=positions)
+    agreement = path_agreement(
+        script,
+        config,
+        options,
+        reference=InferenceOptions(precision='fp32'),
+        device=device,
+        frames=frames[:12],
+        init_box=init_box,
+        positions=positions,
+    )
     assert_close_boxes(agreement, device)
 
 
@@ -437,6 +495,14 @@ def test_cudagraph_replays_the_step_on_cuda_and_is_refused_elsewhere(device, seq
         return
     frames, init_box, positions = sequence
     for script, config in (MODELS['ostrack'], MODELS['lorat']):
-        agreement = path_agreement(script, config, options, reference=InferenceOptions(precision='fp32'),
-                                   device=device, frames=frames, init_box=init_box, positions=positions)
+        agreement = path_agreement(
+            script,
+            config,
+            options,
+            reference=InferenceOptions(precision='fp32'),
+            device=device,
+            frames=frames,
+            init_box=init_box,
+            positions=positions,
+        )
         assert_close_boxes(agreement, device)

@@ -53,6 +53,7 @@ def test_missing_and_corrupt_images_name_the_file(tmp_path, backend):
 
 def test_grayscale_file_is_returned_as_three_channels(tmp_path):
     import cv2
+
     cv2.imwrite(str(tmp_path / 'g.png'), np.full((5, 7), 99, np.uint8))
     image = read_image(str(tmp_path / 'g.png'))
     assert image.shape == (5, 7, 3) and (image == 99).all()
@@ -63,6 +64,7 @@ def test_missing_jpeg4py_warns_once_and_falls_back(monkeypatch):
     import warnings
 
     from lib.utils import image_io
+
     monkeypatch.setitem(sys.modules, 'jpeg4py', None)  # makes `import jpeg4py` fail
     monkeypatch.setattr(image_io, '_jpeg4py_state', None)
     data = encode_jpeg(np.full((8, 8, 3), 200, np.uint8))

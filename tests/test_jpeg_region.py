@@ -4,6 +4,7 @@ back to a full decode where regions cannot be used; and the fast training proces
 samples from encoded frames as from decoded ones, without reading any pixel it did not decode.
 
 install.sh builds the decoder; these tests need it built (python -m lib.utils.jpeg_region build)."""
+
 import subprocess
 import sys
 from pathlib import Path
@@ -24,15 +25,20 @@ from lib.utils.warp_crop import COPY_LIMIT, WarpCrop
 from tests.train_fixtures import write_small_lasot
 
 REPO = Path(__file__).resolve().parents[1]
-SAMPLINGS = {'420': cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420, '422': cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
-             '444': cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444, '411': cv2.IMWRITE_JPEG_SAMPLING_FACTOR_411,
-             '440': cv2.IMWRITE_JPEG_SAMPLING_FACTOR_440}
+SAMPLINGS = {
+    '420': cv2.IMWRITE_JPEG_SAMPLING_FACTOR_420,
+    '422': cv2.IMWRITE_JPEG_SAMPLING_FACTOR_422,
+    '444': cv2.IMWRITE_JPEG_SAMPLING_FACTOR_444,
+    '411': cv2.IMWRITE_JPEG_SAMPLING_FACTOR_411,
+    '440': cv2.IMWRITE_JPEG_SAMPLING_FACTOR_440,
+}
 
 
 @pytest.fixture(scope='module', autouse=True)
 def region_decoder():
-    assert jpeg_region.available(), ('the JPEG region decoder is not built: '
-                                     'python -m lib.utils.jpeg_region build (install.sh runs it)')
+    assert jpeg_region.available(), (
+        'the JPEG region decoder is not built: python -m lib.utils.jpeg_region build (install.sh runs it)'
+    )
 
 
 def scene(h, w, seed=0):
@@ -41,15 +47,28 @@ def scene(h, w, seed=0):
     image = cv2.GaussianBlur(rng.integers(0, 256, (h, w, 3), dtype=np.uint8), (0, 0), 2.0)
     for _ in range(12):
         x, y = int(rng.integers(0, w)), int(rng.integers(0, h))
-        cv2.rectangle(image, (x, y), (x + int(rng.integers(3, 40)), y + int(rng.integers(3, 40))),
-                      [int(v) for v in rng.integers(0, 256, 3)], -1)
+        cv2.rectangle(
+            image,
+            (x, y),
+            (x + int(rng.integers(3, 40)), y + int(rng.integers(3, 40))),
+            [int(v) for v in rng.integers(0, 256, 3)],
+            -1,
+        )
     return image
 
 
 def encode(image, sampling='420', progressive=False, restart=0, grey=False):
     bgr = cv2.cvtColor(image, cv2.COLOR_RGB2BGR)
-    params = [cv2.IMWRITE_JPEG_QUALITY, 90, cv2.IMWRITE_JPEG_SAMPLING_FACTOR, SAMPLINGS[sampling],
-              cv2.IMWRITE_JPEG_PROGRESSIVE, int(progressive), cv2.IMWRITE_JPEG_RST_INTERVAL, restart]
+    params = [
+        cv2.IMWRITE_JPEG_QUALITY,
+        90,
+        cv2.IMWRITE_JPEG_SAMPLING_FACTOR,
+        SAMPLINGS[sampling],
+        cv2.IMWRITE_JPEG_PROGRESSIVE,
+        int(progressive),
+        cv2.IMWRITE_JPEG_RST_INTERVAL,
+        restart,
+    ]
     ok, buf = cv2.imencode('.jpg', cv2.cvtColor(bgr, cv2.COLOR_BGR2GRAY) if grey else bgr, params)
     assert ok
     return buf.tobytes()
@@ -102,7 +121,9 @@ def test_dc_mean_colour_is_the_decoded_pixels_mean(sampling, size):
         x0, y0, x1, y1 = next(random_regions(rng, 1, h, w))
         pixels, mean = jpeg_region.decode_region(data, (x0, y0, x1, y1), mean=True)
         assert np.array_equal(pixels[y0:y1, x0:x1], full[y0:y1, x0:x1])
-        np.testing.assert_allclose(mean, full.reshape(-1, 3).mean(axis=0), rtol=0, atol=jpeg_region.MEAN_TOLERANCE)
+        np.testing.assert_allclose(
+            mean, full.reshape(-1, 3).mean(axis=0), rtol=0, atol=jpeg_region.MEAN_TOLERANCE
+        )
 
 
 def test_the_margin_is_what_makes_cut_edges_exact(monkeypatch):
@@ -126,12 +147,27 @@ def test_another_libjpeg_loaded_first_is_not_used(tmp_path):
     jpeg_skip_scanlines. With such a library already in the process, the decoder still finds its own."""
     (tmp_path / 'ijg.c').write_text('int jpeg_std_error(void) { return 0; }\n')
     (tmp_path / 'ijg.map').write_text('LIBJPEG_6.2 { global: jpeg_std_error; local: *; };\n')
-    subprocess.run(['cc', '-shared', '-fPIC', '-Wl,-soname,libjpeg.so.62', '-Wl,--version-script=ijg.map',
-                    '-o', 'libjpeg.so.62', 'ijg.c'], cwd=tmp_path, check=True)
+    subprocess.run(
+        [
+            'cc',
+            '-shared',
+            '-fPIC',
+            '-Wl,-soname,libjpeg.so.62',
+            '-Wl,--version-script=ijg.map',
+            '-o',
+            'libjpeg.so.62',
+            'ijg.c',
+        ],
+        cwd=tmp_path,
+        check=True,
+    )
     library = jpeg_region.build(output=str(tmp_path / 'region.so'))
-    script = (f'import ctypes, warnings; ctypes.CDLL({str(tmp_path / "libjpeg.so.62")!r}, mode=ctypes.RTLD_GLOBAL)\n'
-              f'from lib.utils import jpeg_region\njpeg_region.LIBRARY = {library!r}\n'
-              f'warnings.simplefilter("error")\nprint(jpeg_region.available())')
+    script = (
+        f'import ctypes, warnings\n'
+        f'ctypes.CDLL({str(tmp_path / "libjpeg.so.62")!r}, mode=ctypes.RTLD_GLOBAL)\n'
+        f'from lib.utils import jpeg_region\njpeg_region.LIBRARY = {library!r}\n'
+        f'warnings.simplefilter("error")\nprint(jpeg_region.available())'
+    )
     run = subprocess.run([sys.executable, '-c', script], cwd=REPO, capture_output=True, text=True)
     assert run.returncode == 0 and run.stdout.strip() == 'True', run.stderr
 
@@ -188,7 +224,7 @@ def test_corrupt_and_empty_files_raise_naming_the_file():
 def test_corrupt_data_is_left_to_the_full_decoder():
     """A truncated JPEG: libjpeg warns; the region decoder stops and the full decoder decides."""
     data = encode(scene(64, 96))
-    truncated = data[:len(data) * 2 // 3]
+    truncated = data[: len(data) * 2 // 3]
     with pytest.raises(jpeg_region.JpegRegionError):
         jpeg_region.decode_region(truncated, (0, 40, 96, 64))
     frame = EncodedImage(truncated, 'truncated.jpg')
@@ -211,11 +247,21 @@ def _ostrack_processing():
     # large search factor and strong jitter: windows inside the frame, padded and copied, and padded
     # and warped (crop_sz > COPY_LIMIT * 64) all occur; grayscale often
     joint = Compose(ToGrayscale(0.4), RandomHorizontalFlip(0.5), joint=True)
-    per_crop = Compose(ToTensorAndJitter(0.2), RandomHorizontalFlip(0.5, normalized=True),
-                       Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]))
-    return TemplateSearchProcessing({'template': 2.0, 'search': 5.0}, {'template': 32, 'search': 64},
-                                    {'template': 0.5, 'search': 3.0}, {'template': 0.1, 'search': 0.25},
-                                    joint_transform=joint, transform=per_crop, stride=16, fast=True)
+    per_crop = Compose(
+        ToTensorAndJitter(0.2),
+        RandomHorizontalFlip(0.5, normalized=True),
+        Normalize([0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+    )
+    return TemplateSearchProcessing(
+        {'template': 2.0, 'search': 5.0},
+        {'template': 32, 'search': 64},
+        {'template': 0.5, 'search': 3.0},
+        {'template': 0.1, 'search': 0.25},
+        joint_transform=joint,
+        transform=per_crop,
+        stride=16,
+        fast=True,
+    )
 
 
 def _samplers(root, processing, mode='causal'):
@@ -224,6 +270,7 @@ def _samplers(root, processing, mode='causal'):
 
     def make(proc):
         return TrackingSampler([Lasot(root)], [1], 200, 20, processing=proc, frame_sample_mode=mode, seed=11)
+
     return make(processing), make(lambda data, rng: processing(data, rng))
 
 
@@ -239,7 +286,16 @@ def _assert_same(a, b):
 @pytest.mark.parametrize('fill', [0, 255])
 def test_fast_processing_gives_the_same_samples_from_encoded_frames(lasot_root, monkeypatch, fill):
     monkeypatch.setattr(EncodedImage, 'undecoded_fill', fill)  # a read outside the region would show
-    seen = {'encoded': 0, 'arrays': 0, 'gray': 0, 'mirror': 0, 'inside': 0, 'copied': 0, 'warped': 0, 'partial': 0}
+    seen = {
+        'encoded': 0,
+        'arrays': 0,
+        'gray': 0,
+        'mirror': 0,
+        'inside': 0,
+        'copied': 0,
+        'warped': 0,
+        'partial': 0,
+    }
     crop = WarpCrop.crop
 
     def spy_crop(plan, image, copy_limit=COPY_LIMIT):
@@ -268,6 +324,7 @@ def test_fast_processing_gives_the_same_samples_from_encoded_frames(lasot_root, 
         rolled = gray_roll(rng, n)
         seen['gray'] += any(g for g, _ in rolled)
         return rolled
+
     monkeypatch.setattr(processing.transform_plan, 'roll_frames', spy_gray)
     from_encoded, from_arrays = _samplers(lasot_root, processing)
     for index in range(40):
@@ -278,9 +335,12 @@ def test_fast_processing_gives_the_same_samples_from_encoded_frames(lasot_root, 
 
 def test_a_frame_cropped_twice_is_decoded_once(lasot_root, monkeypatch):
     from lib.train.dataset.lasot import Lasot
+
     calls = []
     decode_region = EncodedImage.decode_region
-    monkeypatch.setattr(EncodedImage, 'decode_region', lambda self, r: calls.append(r) or decode_region(self, r))
+    monkeypatch.setattr(
+        EncodedImage, 'decode_region', lambda self, r: calls.append(r) or decode_region(self, r)
+    )
     monkeypatch.setattr(EncodedImage, 'undecoded_fill', 255)
     dataset = Lasot(lasot_root)
     processing = _ostrack_processing()
@@ -293,8 +353,12 @@ def test_a_frame_cropped_twice_is_decoded_once(lasot_root, monkeypatch):
         before = len(calls)
         samples = []
         for frames in (encoded, arrays):
-            data = {'template_images': frames[:1], 'template_anno': [box], 'search_images': frames[1:],
-                    'search_anno': [box]}
+            data = {
+                'template_images': frames[:1],
+                'template_anno': [box],
+                'search_images': frames[1:],
+                'search_anno': [box],
+            }
             samples.append(processing(data, np.random.default_rng(index)))
         _assert_same(*samples)
         valid += samples[0]['valid']
@@ -315,6 +379,7 @@ def test_lorat_fast_processing_gives_the_same_samples_from_encoded_frames(lasot_
     def spy_region(self, region, mean=False):
         (means if mean else regions).append(region)
         return decode_region(self, region, mean)
+
     monkeypatch.setattr(EncodedImage, 'decode', lambda self: whole.append(1) or decode(self))
     monkeypatch.setattr(EncodedImage, 'decode_region', spy_region)
     cfg = load_config('lorat', 'tiny')
@@ -343,13 +408,17 @@ def test_dc_mean_colour_needs_no_pixel_outside_the_region(monkeypatch):
     data = encode(scene(96, 160))
     array, mean = jpeg_region.decode_region(data, None, fill=9, mean=True)
     assert (array == 9).all()  # no pixel written
-    np.testing.assert_allclose(mean, decode_image(data).reshape(-1, 3).mean(axis=0), rtol=0,
-                               atol=jpeg_region.MEAN_TOLERANCE)
+    np.testing.assert_allclose(
+        mean, decode_image(data).reshape(-1, 3).mean(axis=0), rtol=0, atol=jpeg_region.MEAN_TOLERANCE
+    )
     monkeypatch.setattr(EncodedImage, 'undecoded_fill', 9)
     frame = EncodedImage(data, 'frame.jpg')
     pixels, frame_mean = frame.decode_region((100, 10, 120, 20), mean=True)
     assert frame._decoded is None and frame_mean.shape == (3,)
-    assert np.array_equal(pixels[10:20, 100:120], decode_image(data)[10:20, 100:120]) and (pixels[60:] == 9).all()
+    assert (
+        np.array_equal(pixels[10:20, 100:120], decode_image(data)[10:20, 100:120])
+        and (pixels[60:] == 9).all()
+    )
 
 
 def test_mean_colour_of_files_it_cannot_read_comes_from_the_full_decode():
@@ -357,6 +426,7 @@ def test_mean_colour_of_files_it_cannot_read_comes_from_the_full_decode():
     gives the whole decode and no mean; a LoRAT crop then pads with the mean of those pixels."""
     from lib.utils.siamfc_crop import crop_params
     from lib.utils.warp_crop import frame_mean, siamfc_resize_crop
+
     data = encode(scene(60, 80), progressive=True)
     with pytest.raises(jpeg_region.JpegRegionError, match='single-scan'):
         jpeg_region.decode_region(data, (0, 0, 8, 8), mean=True)

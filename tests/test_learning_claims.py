@@ -8,6 +8,7 @@ in this process (thread counts, seeds, settings) can help or hurt them. They run
 torch thread each: on a 2-core CI machine that takes about 23 minutes for both, against about 28 one
 after the other with two threads each. The thread count changes float rounding, so the AUCs differ a
 little from a two-thread run; the claim must hold either way."""
+
 import os
 import re
 import subprocess
@@ -28,14 +29,29 @@ def main_jobs(tmp_path_factory):
     root = tmp_path_factory.mktemp('main_jobs')
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     # generate the synthetic set once, before two processes would both wait on its lock
-    subprocess.run([sys.executable, os.path.join(REPO_ROOT, 'tracking', 'create_synthetic_data.py')],
-                   cwd=REPO_ROOT, env=env, check=True, capture_output=True)
+    subprocess.run(
+        [sys.executable, os.path.join(REPO_ROOT, 'tracking', 'create_synthetic_data.py')],
+        cwd=REPO_ROOT,
+        env=env,
+        check=True,
+        capture_output=True,
+    )
     procs = {}
     for script in FAMILIES:
         log = open(root / f'{script}.log', 'w+')
-        cmd = [sys.executable, os.path.join(REPO_ROOT, 'tracking', 'quickstart.py'), '--script', script,
-               '--save_dir', str(root / script), '--fresh']
-        procs[script] = (subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT), log)
+        cmd = [
+            sys.executable,
+            os.path.join(REPO_ROOT, 'tracking', 'quickstart.py'),
+            '--script',
+            script,
+            '--save_dir',
+            str(root / script),
+            '--fresh',
+        ]
+        procs[script] = (
+            subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=log, stderr=subprocess.STDOUT),
+            log,
+        )
     results = {}
     for script, (proc, log) in procs.items():
         try:
@@ -80,15 +96,19 @@ def trained_checkpoint(script, save_dir):
     from lib.families import get_family
     from lib.quickstart import checkpoint_name
     from lib.train.trainers.checkpoint import checkpoint_dir, checkpoint_path
+
     config = get_family(script).quickstart_config
     epoch = load_config(script, config).TEST.EPOCH
-    return config, checkpoint_path(checkpoint_dir(str(save_dir), script, config), checkpoint_name(script), epoch)
+    return config, checkpoint_path(
+        checkpoint_dir(str(save_dir), script, config), checkpoint_name(script), epoch
+    )
 
 
 @pytest.fixture(scope='module')
 def half_precision_rows(main_jobs, tmp_path_factory):
     """{script: (returncode, output, {row name: row})} from the precision part on each trained tracker."""
     import json
+
     root = tmp_path_factory.mktemp('half_precision')
     env = dict(os.environ, OMP_NUM_THREADS='1', MKL_NUM_THREADS='1')
     procs = {}
@@ -97,12 +117,31 @@ def half_precision_rows(main_jobs, tmp_path_factory):
         if not os.path.isfile(weights):
             procs[script] = None
             continue
-        cmd = [sys.executable, os.path.join(REPO_ROOT, 'tracking', 'benchmark.py'), '--script', script,
-               '--config', config, '--device', 'cpu', '--parts', 'precision', '--checkpoint', weights,
-               '--precisions', HALF_PRECISION, '--sequences', str(HALF_SEQUENCES),
-               '--doc', str(root / f'{script}.md'), '--json', str(root / f'{script}.json')]
-        procs[script] = subprocess.Popen(cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE,
-                                         stderr=subprocess.STDOUT, text=True)
+        cmd = [
+            sys.executable,
+            os.path.join(REPO_ROOT, 'tracking', 'benchmark.py'),
+            '--script',
+            script,
+            '--config',
+            config,
+            '--device',
+            'cpu',
+            '--parts',
+            'precision',
+            '--checkpoint',
+            weights,
+            '--precisions',
+            HALF_PRECISION,
+            '--sequences',
+            str(HALF_SEQUENCES),
+            '--doc',
+            str(root / f'{script}.md'),
+            '--json',
+            str(root / f'{script}.json'),
+        ]
+        procs[script] = subprocess.Popen(
+            cmd, cwd=REPO_ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True
+        )
     results = {}
     for script, proc in procs.items():
         if proc is None:

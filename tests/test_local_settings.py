@@ -6,7 +6,12 @@ import pytest
 
 from lib.test.evaluation import environment as test_env
 from lib.train.admin import environment as train_env
-from lib.utils.local_settings import CREATE_COMMAND, DatasetPathError, LocalSettingsMissing, import_local_module
+from lib.utils.local_settings import (
+    CREATE_COMMAND,
+    DatasetPathError,
+    LocalSettingsMissing,
+    import_local_module,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -34,6 +39,7 @@ def test_create_default_local_file_writes_both_files_in_lineage_form(tmp_path, m
     monkeypatch.setattr(train_env, 'LOCAL_FILE', str(train_file))
     monkeypatch.setattr(test_env, 'LOCAL_FILE', str(test_file))
     from lib.utils.local_files_writer import write_local_files
+
     write_local_files(str(tmp_path / 'ws'), str(tmp_path / 'data'), str(tmp_path / 'out'))
     namespace = {}
     exec(train_file.read_text(), namespace)
@@ -45,15 +51,30 @@ def test_create_default_local_file_writes_both_files_in_lineage_form(tmp_path, m
     env = namespace['local_env_settings']()
     assert env.results_path == os.path.realpath(tmp_path / 'out' / 'test' / 'tracking_results')
     assert env.otb_path == os.path.realpath(tmp_path / 'data' / 'otb')
-    for attr in ('lasot_path', 'got10k_path', 'trackingnet_path', 'lasot_extension_subset_path', 'tnl2k_path',
-                 'uav_path', 'nfs_path', 'result_plot_path', 'save_dir', 'network_path'):
+    for attr in (
+        'lasot_path',
+        'got10k_path',
+        'trackingnet_path',
+        'lasot_extension_subset_path',
+        'tnl2k_path',
+        'uav_path',
+        'nfs_path',
+        'result_plot_path',
+        'save_dir',
+        'network_path',
+    ):
         assert getattr(env, attr)
 
 
 def test_create_default_local_file_cli_runs_from_any_cwd(tmp_path):
     env = dict(os.environ)
-    out = subprocess.run([sys.executable, os.path.join(REPO, 'tracking', 'create_default_local_file.py'), '--help'],
-                         cwd=tmp_path, capture_output=True, text=True, env=env)
+    out = subprocess.run(
+        [sys.executable, os.path.join(REPO, 'tracking', 'create_default_local_file.py'), '--help'],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert out.returncode == 0 and '--workspace_dir' in out.stdout
 
 
@@ -75,6 +96,7 @@ def test_lineage_typo_for_lasot_extension_is_accepted(monkeypatch):
         s = test_env.EnvSettings()
         s.lasot_extension_subset_path_path = '/x/lasot_ext'
         return s
+
     fake = type(sys)('fake_local')
     fake.local_env_settings = local_env_settings
     monkeypatch.setattr(test_env, 'import_local_module', lambda name: fake)

@@ -1,6 +1,7 @@
 """The frozen random stand-in backbone of the tiny LoRAT configs: MODEL.BACKBONE.LAYER_SCALE_INIT decides
 whether its blocks reach the residual stream at all (DINOv2's own 1e-5 start value makes the template
 nearly invisible to the search tokens, so the tiny tracker could not learn)."""
+
 import torch
 
 from lib.config import load_config

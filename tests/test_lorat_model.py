@@ -1,4 +1,5 @@
 """LoRAT layout against the official model's recorded state dicts, freezing, LoRA merging, the head."""
+
 import hashlib
 import json
 import os
@@ -8,8 +9,13 @@ import torch
 
 from lib.config import load_config
 from lib.models.layers.lora import merge_lora_state_dict
-from lib.models.lorat import (build, merge_lora_weights_, merged_model, template_foreground_mask,
-                              trainable_parameter_names)
+from lib.models.lorat import (
+    build,
+    merge_lora_weights_,
+    merged_model,
+    template_foreground_mask,
+    trainable_parameter_names,
+)
 
 DATA_DIR = os.path.join(os.path.dirname(__file__), 'data')
 OFFICIAL = json.load(open(os.path.join(DATA_DIR, 'lorat_official_keys.json')))
@@ -82,8 +88,10 @@ def randomized_tiny(seed=1):
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for name, p in model.named_parameters():
-            p.copy_(torch.randn(p.shape, generator=gen) * (0.5 if name.endswith('gamma') else 0.1)
-                    + (1. if name.endswith('gamma') else 0.))
+            p.copy_(
+                torch.randn(p.shape, generator=gen) * (0.5 if name.endswith('gamma') else 0.1)
+                + (1.0 if name.endswith('gamma') else 0.0)
+            )
     return model.eval()
 
 
@@ -139,7 +147,7 @@ def test_head_decodes_ltrb_around_cell_centres():
     last = model.head.reg_mlp.layers[-1]
     with torch.no_grad():
         last.weight.zero_()
-        last.bias.copy_(torch.tensor([0., 0., 0., 0.]))  # sigmoid -> 0.5 on every side
+        last.bias.copy_(torch.tensor([0.0, 0.0, 0.0, 0.0]))  # sigmoid -> 0.5 on every side
         boxes = model(*tiny_inputs())['boxes']
     h = w = 8
     cx = (torch.arange(w) + 0.5) / w
@@ -151,14 +159,14 @@ def test_head_decodes_ltrb_around_cell_centres():
 
 def test_template_foreground_mask_rasterises_like_official():
     # template 112 px, 8x8 grid (stride 14); x2/y2 -> floor(v / 14 + 1 - 1e-4), end exclusive
-    boxes = torch.tensor([[14., 14., 42., 28.], [15., 20., 43.5, 29.]])
+    boxes = torch.tensor([[14.0, 14.0, 42.0, 28.0], [15.0, 20.0, 43.5, 29.0]])
     mask = template_foreground_mask(boxes, (112, 112), (8, 8))
     expected0 = torch.zeros(8, 8, dtype=torch.long)
     expected0[1:2, 1:3] = 1
     expected1 = torch.zeros(8, 8, dtype=torch.long)
     expected1[1:3, 1:4] = 1
     assert torch.equal(mask[0], expected0) and torch.equal(mask[1], expected1)
-    clipped = template_foreground_mask(torch.tensor([[-20., 100., 500., 200.]]), (112, 112), (8, 8))
+    clipped = template_foreground_mask(torch.tensor([[-20.0, 100.0, 500.0, 200.0]]), (112, 112), (8, 8))
     assert clipped[0, 7].tolist() == [1] * 8 and clipped[0, :7].sum() == 0
 
 
@@ -167,12 +175,18 @@ def test_experiment_configs_carry_the_official_recipe(name):
     size, res = name.split('_')
     for protocol in ('', '_got10k'):
         cfg = load_config('lorat', name + protocol)
-        assert cfg.MODEL.BACKBONE.TYPE == {'small': 'ViT-S/14', 'base': 'ViT-B/14', 'large': 'ViT-L/14',
-                                           'giant': 'ViT-g/14'}[size]
-        assert cfg.TRAIN.DROP_PATH_RATE == {'small': 0., 'base': 0., 'large': 0.1, 'giant': 0.4}[size]
-        assert (cfg.DATA.TEMPLATE.SIZE, cfg.DATA.SEARCH.SIZE, cfg.DATA.SEARCH.FACTOR) == \
-            ((112, 224, 4.0) if res == '224' else (196, 378, 5.0))
-        assert (cfg.TEST.TEMPLATE_SIZE, cfg.TEST.SEARCH_SIZE) == (cfg.DATA.TEMPLATE.SIZE, cfg.DATA.SEARCH.SIZE)
+        assert (
+            cfg.MODEL.BACKBONE.TYPE
+            == {'small': 'ViT-S/14', 'base': 'ViT-B/14', 'large': 'ViT-L/14', 'giant': 'ViT-g/14'}[size]
+        )
+        assert cfg.TRAIN.DROP_PATH_RATE == {'small': 0.0, 'base': 0.0, 'large': 0.1, 'giant': 0.4}[size]
+        assert (cfg.DATA.TEMPLATE.SIZE, cfg.DATA.SEARCH.SIZE, cfg.DATA.SEARCH.FACTOR) == (
+            (112, 224, 4.0) if res == '224' else (196, 378, 5.0)
+        )
+        assert (cfg.TEST.TEMPLATE_SIZE, cfg.TEST.SEARCH_SIZE) == (
+            cfg.DATA.TEMPLATE.SIZE,
+            cfg.DATA.SEARCH.SIZE,
+        )
         assert (cfg.MODEL.LORA.R, cfg.MODEL.LORA.ALPHA, cfg.MODEL.LORA.DROPOUT) == (64, 64.0, 0.0)
         assert (cfg.TRAIN.LR, cfg.TRAIN.WEIGHT_DECAY, cfg.TRAIN.GRAD_CLIP_NORM) == (1e-4, 0.1, 1.0)
         assert cfg.TRAIN.GLOBAL_BATCH_SIZE == 128 and cfg.DATA.TRAIN.SAMPLE_PER_EPOCH == 131072
@@ -186,13 +200,14 @@ def test_experiment_configs_carry_the_official_recipe(name):
 
 def test_giant_style_batch_stochastic_depth_drops_samples_and_rescales():
     from lib.models.backbones.dinov2 import DinoV2Block, _residual_on_sample_subset
+
     x = torch.zeros(5, 6, 32)
     y = _residual_on_sample_subset(x, torch.ones_like, 0.4)
     # int(5 * 0.6) = 3 samples get the branch, scaled by 5 / 3; the other 2 stay unchanged
     per_sample = y.flatten(1)
-    assert sorted(per_sample.amax(dim=1).tolist()) == pytest.approx([0., 0., 5 / 3, 5 / 3, 5 / 3])
+    assert sorted(per_sample.amax(dim=1).tolist()) == pytest.approx([0.0, 0.0, 5 / 3, 5 / 3, 5 / 3])
     assert torch.equal(per_sample.amin(dim=1), per_sample.amax(dim=1))
-    block = DinoV2Block(32, 2, ffn='swiglu', drop_path=0.4, init_values=1.)
+    block = DinoV2Block(32, 2, ffn='swiglu', drop_path=0.4, init_values=1.0)
     x = torch.randn(5, 6, 32)
     assert block.train()(x).shape == x.shape
     block.eval()

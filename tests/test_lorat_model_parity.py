@@ -4,6 +4,7 @@ Every tensor of two tiny models (GELU MLP, and fused SwiGLU as in ViT-g) is set 
 to files in the official DINOv2 layout, timm's layout and the official trainable-only checkpoint layout,
 then loaded by our code; the outputs must equal the official model's.
 """
+
 import json
 import math
 import os

@@ -1,5 +1,6 @@
 """LoRAT pipeline units: SiamFC crop geometry, label assignment, loss, processing, augmentation,
 parameter groups, warmup + cosine schedule, global batch plan and gradient accumulation."""
+
 import math
 
 import numpy as np
@@ -37,8 +38,9 @@ def test_siamfc_crop_params_and_pixel_aligned_crop():
     mean = image.reshape(-1, 3).mean(0)
     np.testing.assert_allclose(padding.numpy(), mean, rtol=1e-5)
     # columns 0..13 lie left of the image (x < 0 maps to crop x < 14): the frame mean
-    np.testing.assert_allclose(crop[:, :, :14].reshape(3, -1).numpy(), np.repeat(mean[:, None], 112 * 14, 1),
-                               rtol=1e-5)
+    np.testing.assert_allclose(
+        crop[:, :, :14].reshape(3, -1).numpy(), np.repeat(mean[:, None], 112 * 14, 1), rtol=1e-5
+    )
     # inside the target (bilinear weights sum to 1 only up to float rounding, which differs by thread count)
     torch.testing.assert_close(crop[:, 40:70, 40:70], torch.full((3, 30, 30), 250.0), rtol=0, atol=1e-3)
     np.testing.assert_allclose(map_boxes(map_boxes(box, realised), inverse_params(realised)), box)
@@ -79,12 +81,12 @@ def test_iou_aware_bce_and_giou_loss_by_hand():
     total, stats = lorat_loss(score, boxes, gt, positive)
     # positive cell: IoU = GIoU = 0.25 / 0.5 = 0.5; BCE(x=2, t=0.5) = log(1 + e^2) - 1; three cells at
     # x = 0: log 2 each; one positive.
-    bce = math.log(1 + math.e ** 2) - 2 * 0.5 + 3 * math.log(2)
+    bce = math.log(1 + math.e**2) - 2 * 0.5 + 3 * math.log(2)
     assert stats['Loss/bce'] == pytest.approx(bce, rel=1e-5)
     assert stats['Loss/giou'] == pytest.approx(0.5, rel=1e-5)
     assert total.item() == pytest.approx(bce + 0.5, rel=1e-5)
     total, stats = lorat_loss(score, boxes, gt, positive, iou_aware=False, bce_weight=2.0, giou_weight=3.0)
-    bce_hard = math.log(1 + math.e ** 2) - 2 + 3 * math.log(2)
+    bce_hard = math.log(1 + math.e**2) - 2 + 3 * math.log(2)
     assert total.item() == pytest.approx(2 * bce_hard + 3 * 0.5, rel=1e-5)
 
 
@@ -94,7 +96,7 @@ def test_loss_without_positives_divides_by_one_and_keeps_gradients_finite():
     boxes.requires_grad_(True)
     total, stats = lorat_loss(score, boxes, gt, torch.zeros_like(positive))
     assert stats['Loss/giou'] == 0.0
-    assert total.item() == pytest.approx(math.log(1 + math.e ** 2) + 3 * math.log(2), rel=1e-5)
+    assert total.item() == pytest.approx(math.log(1 + math.e**2) + 3 * math.log(2), rel=1e-5)
     total.backward()
     assert torch.isfinite(boxes.grad).all() and boxes.grad.abs().sum() == 0
 
@@ -103,10 +105,14 @@ def test_loss_without_positives_divides_by_one_and_keeps_gradients_finite():
 def _pair(image_size=(200, 240), box=(100, 60, 40, 40)):
     image = np.full(image_size + (3,), 60, dtype=np.uint8)
     x, y, w, h = box
-    image[y:y + h, x:x + w] = (200, 120, 40)
-    return {'template_images': [image], 'template_anno': [torch.tensor(box, dtype=torch.float32)],
-            'search_images': [image.copy()], 'search_anno': [torch.tensor(box, dtype=torch.float32)],
-            'dataset': 'toy'}
+    image[y : y + h, x : x + w] = (200, 120, 40)
+    return {
+        'template_images': [image],
+        'template_anno': [torch.tensor(box, dtype=torch.float32)],
+        'search_images': [image.copy()],
+        'search_anno': [torch.tensor(box, dtype=torch.float32)],
+        'dataset': 'toy',
+    }
 
 
 def test_processing_without_jitter_centres_the_target(tiny_cfg):
@@ -127,8 +133,9 @@ def test_processing_without_jitter_centres_the_target(tiny_cfg):
     torch.testing.assert_close(out['search_anno'], torch.tensor([[0.375, 0.375, 0.25, 0.25]]))
     # ImageNet-normalised: the target colour (200, 120, 40) at the crop centre
     centre = out['search_images'][0, :, 56, 56]
-    expected_centre = (torch.tensor([200, 120, 40]) / 255. - torch.tensor(tiny_cfg.DATA.MEAN)) / \
-        torch.tensor(tiny_cfg.DATA.STD)
+    expected_centre = (
+        torch.tensor([200, 120, 40]) / 255.0 - torch.tensor(tiny_cfg.DATA.MEAN)
+    ) / torch.tensor(tiny_cfg.DATA.STD)
     torch.testing.assert_close(centre, expected_centre, atol=1e-4, rtol=0)
 
 
@@ -156,14 +163,15 @@ def test_processing_reports_failed_jitter_as_invalid(tiny_cfg):
 
 
 def test_hflip_and_joint_flip_option():
-    image = torch.arange(10.).view(1, 1, 10).repeat(3, 2, 1)
+    image = torch.arange(10.0).view(1, 1, 10).repeat(3, 2, 1)
     flipped, box = hflip(image, [1, 2, 4, 5])
     np.testing.assert_allclose(box, [6, 2, 9, 5])
     assert flipped[0, 0, 0] == 9
     aug = LoRATAugmentation(hflip_prob=0.5, hflip_joint=True, color_jitter=0.0, deit3=False)
     for seed in range(6):
-        (zi, zb), (xi, xb) = aug((image, np.array([1., 2, 4, 5])), (image, np.array([1., 2, 4, 5])),
-                                 np.random.default_rng(seed))
+        (zi, zb), (xi, xb) = aug(
+            (image, np.array([1.0, 2, 4, 5])), (image, np.array([1.0, 2, 4, 5])), np.random.default_rng(seed)
+        )
         assert torch.equal(zi, xi) and np.allclose(zb, xb)
 
 
@@ -232,9 +240,18 @@ def test_gradient_accumulation_equals_one_big_batch():
         torch.nn.init.constant_(net.weight, 0.5)
         torch.nn.init.constant_(net.bias, 0.1)
         opt = torch.optim.SGD(net.parameters(), lr=0.1)
-        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5 ** s)
-        trainer = Trainer(_LinearActor(net), [], opt, sched, max_epochs=1, checkpoint_dir='unused',
-                          checkpoint_name='x', grad_accum_steps=accum, lr_step_per_iteration=True)
+        sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: 0.5**s)
+        trainer = Trainer(
+            _LinearActor(net),
+            [],
+            opt,
+            sched,
+            max_epochs=1,
+            checkpoint_dir='unused',
+            checkpoint_name='x',
+            grad_accum_steps=accum,
+            lr_step_per_iteration=True,
+        )
         stepped = [trainer.step(trainer.actor({'x': bx, 'y': by})[0], flush=False) for bx, by in batches]
         assert stepped == [False] * (accum - 1) + [True]
         assert opt.param_groups[0]['lr'] == pytest.approx(0.05)  # one scheduler step per update

@@ -1,6 +1,7 @@
 """LoRAT on the shared trainer and runner: a training step lowers the loss, resume reproduces the next
 epoch, release weights beside the checkpoints, the tracker's map-back, build_tracker from a trainer
 checkpoint, and profiling of the tiny config."""
+
 import numpy as np
 import pytest
 import torch
@@ -27,16 +28,28 @@ def tiny_cfg(epochs=2):
 
 
 def make_trainer(cfg, folder, max_epochs):
-    loader = build_loader(build_sampler(cfg, cfg.DATA.TRAIN, [ToyVideoDataset()],
-                                        lorat_actor.build_processing(cfg), seed=3),
-                          batch_size=cfg.TRAIN.BATCH_SIZE, name='train', training=True)
+    loader = build_loader(
+        build_sampler(cfg, cfg.DATA.TRAIN, [ToyVideoDataset()], lorat_actor.build_processing(cfg), seed=3),
+        batch_size=cfg.TRAIN.BATCH_SIZE,
+        name='train',
+        training=True,
+    )
     net = build_model_from_cfg('lorat', cfg, training=True)
     optimizer = build_optimizer(cfg, lorat_actor.param_groups(net, cfg))
     scheduler = build_scheduler(optimizer, cfg, steps_per_epoch=len(loader))
-    return Trainer(lorat_actor.build_actor(cfg, net, None), [loader], optimizer, scheduler,
-                   max_epochs=max_epochs, checkpoint_dir=str(folder), checkpoint_name='LoRAT',
-                   checkpoint_due=lorat_actor.checkpoint_schedule(cfg), grad_clip_norm=1.0,
-                   show_progress=False, lr_step_per_iteration=True)
+    return Trainer(
+        lorat_actor.build_actor(cfg, net, None),
+        [loader],
+        optimizer,
+        scheduler,
+        max_epochs=max_epochs,
+        checkpoint_dir=str(folder),
+        checkpoint_name='LoRAT',
+        checkpoint_due=lorat_actor.checkpoint_schedule(cfg),
+        grad_clip_norm=1.0,
+        show_progress=False,
+        lr_step_per_iteration=True,
+    )
 
 
 def test_one_training_step_lowers_the_loss():
@@ -65,11 +78,14 @@ def test_resume_gives_the_same_next_epoch_and_release_weights(tmp_path):
     assert resumed.history['train'][2] == pytest.approx(straight.history['train'][2], rel=1e-6)
     # tiny.yaml saves every epoch: full state + official trainable-only safetensors beside it
     from safetensors.torch import load_file
+
     tensors = load_file(str(tmp_path / 'a' / 'LoRAT_ep0002.safetensors'))
     state = torch.load(tmp_path / 'a' / 'LoRAT_ep0002.pth.tar', weights_only=True, map_location='cpu')
     assert 'token_type_embed' in tensors and any(k.endswith('lora.A') for k in tensors)
     assert not any(k.startswith(('patch_embed', 'blocks.0.norm1')) for k in tensors)
-    torch.testing.assert_close(tensors['head.reg_mlp.layers.2.weight'], state['net']['head.reg_mlp.layers.2.weight'])
+    torch.testing.assert_close(
+        tensors['head.reg_mlp.layers.2.weight'], state['net']['head.reg_mlp.layers.2.weight']
+    )
 
 
 class PeakNet(torch.nn.Module):
@@ -90,6 +106,7 @@ class PeakNet(torch.nn.Module):
 
 def test_tracker_maps_the_peak_back_to_the_image_and_clips():
     from lib.test.tracker.lorat import LoRATTracker
+
     cfg = load_config('lorat', 'tiny')
     net = PeakNet((2, 5), [0.5, 0.25, 0.75, 0.5])
     tracker = LoRATTracker(cfg, net, device='cpu')
@@ -101,7 +118,7 @@ def test_tracker_maps_the_peak_back_to_the_image_and_clips():
     # ((56 + 14) / 0.7, (28 + 14) / 0.7, ...) = [100, 60, 140, 100]
     out = tracker.track(image)
     np.testing.assert_allclose(out['target_bbox'], [100, 60, 40, 40], atol=1e-6)
-    assert out['confidence'] == pytest.approx(torch.sigmoid(torch.tensor(10.)).item())
+    assert out['confidence'] == pytest.approx(torch.sigmoid(torch.tensor(10.0)).item())
     net.box = [-1.0, -1.0, -0.9, -0.9]  # far outside: clipped to an empty box, the last box is kept
     out = tracker.track(image)
     np.testing.assert_allclose(out['target_bbox'], [0, 0, 0, 0], atol=1e-6)
@@ -112,15 +129,18 @@ def test_tracker_maps_the_peak_back_to_the_image_and_clips():
 def test_build_tracker_from_a_trainer_checkpoint(tmp_path, monkeypatch):
     from lib.test.evaluation import environment
     from lib.test.tracker import build_tracker
+
     cfg = load_config('lorat', 'tiny')
     model = build_model_from_cfg('lorat', cfg, training=True)
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.requires_grad:
                 p.add_(0.05 * torch.randn_like(p))
     folder = ckpt.checkpoint_dir(str(tmp_path), 'lorat', 'tiny')
-    atomic_torch_save({'net': model.state_dict(), 'epoch': cfg.TEST.EPOCH},
-                      ckpt.checkpoint_path(folder, 'LoRAT', cfg.TEST.EPOCH))
+    atomic_torch_save(
+        {'net': model.state_dict(), 'epoch': cfg.TEST.EPOCH},
+        ckpt.checkpoint_path(folder, 'LoRAT', cfg.TEST.EPOCH),
+    )
     monkeypatch.setattr(environment, 'env_settings', lambda: type('S', (), {'save_dir': str(tmp_path)})())
     tracker = build_tracker('lorat', 'tiny', device='cpu')  # the trainer's default path for TEST.EPOCH
     assert not any('lora' in k for k in tracker.network.state_dict())  # merged for inference
@@ -136,6 +156,7 @@ def test_build_tracker_from_a_trainer_checkpoint(tmp_path, monkeypatch):
 
 def test_profile_of_the_tiny_config_counts_every_matmul():
     from lib.utils.profiling import profile_config
+
     report = profile_config('lorat', 'tiny', iters=1, warmup=1)
     n, d, depth, search_tokens = 16 + 64, 128, 4, 64  # 4x4 template + 8x8 search tokens
     blocks = depth * (n * 12 * d * d + 2 * n * n * d)  # qkv, proj, fc1, fc2 + attention products
@@ -143,6 +164,8 @@ def test_profile_of_the_tiny_config_counts_every_matmul():
     head = search_tokens * (4 * d * d + 5 * d)  # two 3-layer MLPs (1 and 4 outputs)
     assert report['flops'] == 2 * (blocks + patch_embed + head)
     assert 0 < report['thop_macs'] < report['flops'] // 2  # thop leaves the attention products out
-    assert report['params'] == sum(p.numel() for p in build_model_from_cfg(
-        'lorat', load_config('lorat', 'tiny'), training=False).parameters())
+    assert report['params'] == sum(
+        p.numel()
+        for p in build_model_from_cfg('lorat', load_config('lorat', 'tiny'), training=False).parameters()
+    )
     assert report['latency']['float32']['ms'] > 0

@@ -1,5 +1,6 @@
 """LoRAT / DINOv2 weight files: official trainable-only checkpoints on a DINOv2 base, full unmerged and
 merged checkpoints, timm-layout DINOv2 files, error messages, and the tiny config end to end."""
+
 import pytest
 import torch
 import torch.nn as nn
@@ -18,14 +19,17 @@ def randomize_(module, seed):
     with torch.no_grad():
         for name, p in module.named_parameters():
             gamma = name.endswith('gamma')
-            p.copy_(torch.randn(p.shape, generator=gen) * (0.3 if gamma else 0.1) + (1. if gamma else 0.))
+            p.copy_(torch.randn(p.shape, generator=gen) * (0.3 if gamma else 0.1) + (1.0 if gamma else 0.0))
     return module
 
 
 def inputs(seed=3):
     gen = torch.Generator().manual_seed(seed)
-    return (torch.randn(2, 3, 56, 56, generator=gen), torch.randn(2, 3, 112, 112, generator=gen),
-            torch.randint(0, 2, (2, 4, 4), generator=gen))
+    return (
+        torch.randn(2, 3, 56, 56, generator=gen),
+        torch.randn(2, 3, 112, 112, generator=gen),
+        torch.randint(0, 2, (2, 4, 4), generator=gen),
+    )
 
 
 @pytest.fixture
@@ -41,7 +45,7 @@ def setup(tmp_path):
     model = build(cfg, training=True)
     gen = torch.Generator().manual_seed(7)
     with torch.no_grad():
-        for name, p in model.named_parameters():
+        for p in model.parameters():
             if p.requires_grad:
                 p.copy_(torch.randn(p.shape, generator=gen) * 0.1)
     with torch.no_grad():
@@ -130,8 +134,16 @@ def test_clear_errors(setup, tmp_path):
 def test_timm_layout_dinov2_file_matches_timm_model(tmp_path, swiglu):
     dim = 48 if swiglu else 32
     extra = dict(mlp_ratio=2.66667 * 2, mlp_layer=SwiGLUPacked, act_layer=nn.SiLU) if swiglu else {}
-    timm_model = VisionTransformer(img_size=56, patch_size=14, embed_dim=dim, depth=2, num_heads=2,
-                                   init_values=1e-5, num_classes=0, **extra)
+    timm_model = VisionTransformer(
+        img_size=56,
+        patch_size=14,
+        embed_dim=dim,
+        depth=2,
+        num_heads=2,
+        init_values=1e-5,
+        num_classes=0,
+        **extra,
+    )
     randomize_(timm_model, 11).eval()
     path = tmp_path / 'model.safetensors'
     save_file({k: v.contiguous() for k, v in timm_model.state_dict().items()}, str(path))
@@ -140,8 +152,9 @@ def test_timm_layout_dinov2_file_matches_timm_model(tmp_path, swiglu):
     load_dinov2_pretrained(ours, str(path)).eval()
     x = torch.randn(2, 3, 56, 56, generator=torch.Generator().manual_seed(4))
     with torch.no_grad():
-        torch.testing.assert_close(ours.forward_features(x), timm_model.forward_features(x),
-                                   atol=1e-5, rtol=1e-4)
+        torch.testing.assert_close(
+            ours.forward_features(x), timm_model.forward_features(x), atol=1e-5, rtol=1e-4
+        )
     # the same weights in the official layout (mask_token, w12/w3) load to the same model
     official = {}
     for k, v in timm_model.state_dict().items():

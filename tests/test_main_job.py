@@ -2,6 +2,7 @@
 training, tracking of the held-out synthetic sequences with the trained tracker and the first-box
 baseline, the table and the plots; then a second run that resumes instead of redoing the work.
 (The full-length job and its learning claim: tests/test_learning_claims.py.)"""
+
 import os
 
 import yaml

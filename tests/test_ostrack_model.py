@@ -1,4 +1,5 @@
 """OSTrack/DropTrack model: official layout, CE behaviour, head decoding, position embeddings, configs."""
+
 import json
 import math
 import os
@@ -15,8 +16,14 @@ from lib.utils.ce import adjust_keep_rate, generate_ce_template_mask
 
 DATA = os.path.join(os.path.dirname(__file__), 'data')
 OFFICIAL_CONFIGS = {
-    'ostrack': ['vitb_256_mae_32x4_ep300', 'vitb_256_mae_ce_32x4_ep300', 'vitb_256_mae_ce_32x4_got10k_ep100',
-                'vitb_384_mae_32x4_ep300', 'vitb_384_mae_ce_32x4_ep300', 'vitb_384_mae_ce_32x4_got10k_ep100'],
+    'ostrack': [
+        'vitb_256_mae_32x4_ep300',
+        'vitb_256_mae_ce_32x4_ep300',
+        'vitb_256_mae_ce_32x4_got10k_ep100',
+        'vitb_384_mae_32x4_ep300',
+        'vitb_384_mae_ce_32x4_ep300',
+        'vitb_384_mae_ce_32x4_got10k_ep100',
+    ],
     'droptrack': ['vitb_384_mae_ce_32x4_ep300', 'vitb_384_mae_ce_32x4_got10k_ep100'],
 }
 
@@ -39,18 +46,28 @@ class Settings:  # stands for the official trainer's pickled settings object
         self.env = {'workspace_dir': '/somewhere'}
 
 
-@pytest.mark.parametrize('script,config,keys_file', [
-    ('ostrack', 'vitb_256_mae_ce_32x4_ep300', 'ostrack_vitb_256_mae_ce_state_dict.json'),
-    ('droptrack', 'vitb_384_mae_ce_32x4_ep300', 'droptrack_vitb_384_mae_ce_state_dict.json'),
-])
+@pytest.mark.parametrize(
+    'script,config,keys_file',
+    [
+        ('ostrack', 'vitb_256_mae_ce_32x4_ep300', 'ostrack_vitb_256_mae_ce_state_dict.json'),
+        ('droptrack', 'vitb_384_mae_ce_32x4_ep300', 'droptrack_vitb_384_mae_ce_state_dict.json'),
+    ],
+)
 def test_official_checkpoint_layout_loads_strictly(tmp_path, script, config, keys_file):
     shapes = _official_shapes(keys_file)
     gen = torch.Generator().manual_seed(0)
-    state = {k: (torch.randint(0, 5, s, generator=gen) if k.endswith('num_batches_tracked')
-                 else torch.randn(s, generator=gen)) for k, s in shapes.items()}
+    state = {
+        k: (
+            torch.randint(0, 5, s, generator=gen)
+            if k.endswith('num_batches_tracked')
+            else torch.randn(s, generator=gen)
+        )
+        for k, s in shapes.items()
+    }
     path = tmp_path / 'OSTrack_ep0300.pth.tar'
-    torch.save({'net': state, 'epoch': 300, 'net_type': 'OSTrack', 'settings': Settings(),
-                'constructor': None}, path)
+    torch.save(
+        {'net': state, 'epoch': 300, 'net_type': 'OSTrack', 'settings': Settings(), 'constructor': None}, path
+    )
     model = build_model(script, config, checkpoint=str(path))
     own = model.state_dict()
     assert {k: tuple(v.shape) for k, v in own.items()} == shapes
@@ -67,16 +84,25 @@ def test_ostrack_checkpoint_does_not_fit_droptrack(tmp_path):
         build_model('droptrack', 'vitb_384_mae_ce_32x4_ep300', checkpoint=str(path))
 
 
-@pytest.mark.parametrize('config,remaining', [('vitb_256_mae_ce_32x4_ep300', [256, 180, 126, 89]),
-                                              ('vitb_384_mae_ce_32x4_ep300', [576, 404, 283, 199])])
+@pytest.mark.parametrize(
+    'config,remaining',
+    [
+        ('vitb_256_mae_ce_32x4_ep300', [256, 180, 126, 89]),
+        ('vitb_384_mae_ce_32x4_ep300', [576, 404, 283, 199]),
+    ],
+)
 def test_ce_token_counts_per_layer(config, remaining):
     cfg = _narrow_cfg('ostrack', config)
     model = build_model_from_cfg('ostrack', cfg, training=False).eval()
     z_sz, x_sz = cfg.DATA.TEMPLATE.SIZE, cfg.DATA.SEARCH.SIZE
     mask = generate_ce_template_mask(cfg, 2, 'cpu')
     with torch.no_grad():
-        out = model(torch.randn(2, 3, z_sz, z_sz), torch.randn(2, 3, x_sz, x_sz), ce_template_mask=mask,
-                    return_last_attn=True)
+        out = model(
+            torch.randn(2, 3, z_sz, z_sz),
+            torch.randn(2, 3, x_sz, x_sz),
+            ce_template_mask=mask,
+            return_last_attn=True,
+        )
     removed = out['aux_dict']['removed_indexes_s']
     assert [r.shape[1] for r in removed] == [a - b for a, b in zip(remaining, remaining[1:])]
     lens_z = (z_sz // 16) ** 2
@@ -91,8 +117,9 @@ def test_ce_token_counts_per_layer(config, remaining):
 
 def test_ce_keeps_the_tokens_the_template_centre_attends_to():
     torch.manual_seed(0)
-    vit = VisionTransformerCE(template_size=64, search_size=128, embed_dim=32, depth=1, num_heads=2,
-                              ce_loc=[0], ce_keep_ratio=[0.5]).eval()
+    vit = VisionTransformerCE(
+        template_size=64, search_size=128, embed_dim=32, depth=1, num_heads=2, ce_loc=[0], ce_keep_ratio=[0.5]
+    ).eval()
     z, x = torch.randn(1, 3, 64, 64), torch.randn(1, 3, 128, 128)
     centre = torch.zeros(1, 16, dtype=torch.bool)
     centre[0, 5] = True
@@ -146,8 +173,9 @@ def test_cal_bbox_decodes_peak_size_and_offset(H, W):
         size[b, :, r, c] = torch.tensor([0.3, 0.4 + b / 10])
         offset[b, :, r, c] = torch.tensor([0.25, -0.5])
     box = CenterPredictor.cal_bbox(score, size, offset)
-    expected = torch.tensor([[(2 + 0.25) / W, (5 - 0.5) / H, 0.3, 0.4],
-                             [(W - 1 + 0.25) / W, (0 - 0.5) / H, 0.3, 0.5]])
+    expected = torch.tensor(
+        [[(2 + 0.25) / W, (5 - 0.5) / H, 0.3, 0.4], [(W - 1 + 0.25) / W, (0 - 0.5) / H, 0.3, 0.5]]
+    )
     assert torch.allclose(box, expected)
     _, best = CenterPredictor.cal_bbox(score, size, offset, return_score=True)
     assert torch.allclose(best, torch.full((2, 1), 0.9))
@@ -158,8 +186,13 @@ def test_pos_embed_interpolation():
     same = interpolate_pos_embed(grid, (14, 14))
     assert torch.equal(same, grid)
     out = interpolate_pos_embed(grid, (8, 8))
-    ref = F.interpolate(grid.transpose(1, 2).reshape(1, 8, 14, 14), size=(8, 8), mode='bicubic',
-                        align_corners=False).flatten(2).transpose(1, 2)
+    ref = (
+        F.interpolate(
+            grid.transpose(1, 2).reshape(1, 8, 14, 14), size=(8, 8), mode='bicubic', align_corners=False
+        )
+        .flatten(2)
+        .transpose(1, 2)
+    )
     assert torch.allclose(out, ref)
     const = interpolate_pos_embed(torch.full((1, 196, 3), 2.5), (24, 24))
     assert const.shape == (1, 576, 3) and torch.allclose(const, torch.full_like(const, 2.5))

@@ -1,4 +1,5 @@
 """Tensor-only checkpoint reading and pretrained initialisation of the OSTrack family."""
+
 import os
 import pickle
 
@@ -41,11 +42,17 @@ class StatefulPayload:
 
 def test_pickled_objects_are_never_executed(tmp_path):
     flag_reduce, flag_state = tmp_path / 'reduce_ran', tmp_path / 'setstate_ran'
-    weight = torch.arange(6.).reshape(2, 3)
+    weight = torch.arange(6.0).reshape(2, 3)
     path = tmp_path / 'OSTrack_ep0001.pth.tar'
-    torch.save({'net': {'w': weight, 'b': torch.tensor([1, 2]), 'view': weight[1]},
-                'settings': ReducePayload(str(flag_reduce)), 'stats': StatefulPayload(str(flag_state)),
-                'epoch': 1}, path)
+    torch.save(
+        {
+            'net': {'w': weight, 'b': torch.tensor([1, 2]), 'view': weight[1]},
+            'settings': ReducePayload(str(flag_reduce)),
+            'stats': StatefulPayload(str(flag_state)),
+            'epoch': 1,
+        },
+        path,
+    )
     with pytest.raises(pickle.UnpicklingError):  # what PyTorch's safe loader says about this file
         torch.load(path, weights_only=True)
     tensors = load_tensors(path)
@@ -83,14 +90,23 @@ def _tiny_cfg(script='ostrack', pretrain=''):
 
 def _vit_tensors(dim=128, depth=4, grid=14, prefix_tokens=1, seed=0):
     g = torch.Generator().manual_seed(seed)
-    out = {'cls_token': torch.randn(1, 1, dim, generator=g),
-           'pos_embed': torch.randn(1, prefix_tokens + grid * grid, dim, generator=g),
-           'patch_embed.proj.weight': torch.randn(dim, 3, 16, 16, generator=g),
-           'patch_embed.proj.bias': torch.randn(dim, generator=g),
-           'norm.weight': torch.randn(dim, generator=g), 'norm.bias': torch.randn(dim, generator=g)}
+    out = {
+        'cls_token': torch.randn(1, 1, dim, generator=g),
+        'pos_embed': torch.randn(1, prefix_tokens + grid * grid, dim, generator=g),
+        'patch_embed.proj.weight': torch.randn(dim, 3, 16, 16, generator=g),
+        'patch_embed.proj.bias': torch.randn(dim, generator=g),
+        'norm.weight': torch.randn(dim, generator=g),
+        'norm.bias': torch.randn(dim, generator=g),
+    }
     for i in range(depth):
-        for name, shape in (('norm1', (dim,)), ('attn.qkv', (3 * dim, dim)), ('attn.proj', (dim, dim)),
-                            ('norm2', (dim,)), ('mlp.fc1', (4 * dim, dim)), ('mlp.fc2', (dim, 4 * dim))):
+        for name, shape in (
+            ('norm1', (dim,)),
+            ('attn.qkv', (3 * dim, dim)),
+            ('attn.proj', (dim, dim)),
+            ('norm2', (dim,)),
+            ('mlp.fc1', (4 * dim, dim)),
+            ('mlp.fc2', (dim, 4 * dim)),
+        ):
             out[f'blocks.{i}.{name}.weight'] = torch.randn(*shape, generator=g)
             out[f'blocks.{i}.{name}.bias'] = torch.randn(shape[0], generator=g)
     return out
@@ -116,8 +132,9 @@ def test_mae_layout_init(tmp_path):
 
 def test_timm_layout_init_resamples_another_grid(tmp_path):
     vit = _vit_tensors(grid=24, prefix_tokens=0)  # e.g. a 384-px timm ViT without class token
-    vit.update({'head.weight': torch.zeros(10, 128), 'head.bias': torch.zeros(10),
-                'fc_norm.weight': torch.ones(128)})
+    vit.update(
+        {'head.weight': torch.zeros(10, 128), 'head.bias': torch.zeros(10), 'fc_norm.weight': torch.ones(128)}
+    )
     path = tmp_path / 'vit_timm.safetensors'
     save_file(vit, str(path))
     model = build_model_from_cfg('ostrack', _tiny_cfg(pretrain=str(path)), training=True)

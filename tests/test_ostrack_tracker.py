@@ -1,5 +1,6 @@
 """lib/test/tracker/ostrack.py: the OSTrack inference step (crops, window, decoding, mapping back),
 checkpoint loading and debug output. Expected boxes are computed by hand in the comments."""
+
 import os
 
 import numpy as np
@@ -152,7 +153,7 @@ def moving_square_sequence(n_frames=6, size=(96, 128)):
     for i in range(n_frames):
         frame = rng.integers(0, 60, size + (3,), dtype=np.uint8)
         x, y = 30 + 3 * i, 20 + 2 * i
-        frame[y:y + 20, x:x + 20] = texture
+        frame[y : y + 20, x : x + 20] = texture
         frames.append(frame)
         boxes.append([x, y, 20, 20])
     return frames, boxes
@@ -160,6 +161,7 @@ def moving_square_sequence(n_frames=6, size=(96, 128)):
 
 def save_random_tiny_checkpoint(path):
     from lib.models import build_model_from_cfg
+
     torch.manual_seed(0)
     model = build_model_from_cfg('ostrack', load_config('ostrack', TINY_CONFIG), training=False)
     os.makedirs(os.path.dirname(path), exist_ok=True)
@@ -186,10 +188,17 @@ def test_tiny_model_tracks_inside_image_from_checkpoint(tmp_path):
 def test_missing_checkpoint_names_default_path(tmp_path, monkeypatch):
     class Settings:
         save_dir = str(tmp_path / 'out')
+
     monkeypatch.setattr(test_environment, 'env_settings', lambda: Settings())
     epoch = load_config('ostrack', TINY_CONFIG).TEST.EPOCH
-    expected = os.path.join(str(tmp_path / 'out'), 'checkpoints', 'train', 'ostrack', TINY_CONFIG,
-                            'OSTrack_ep%04d.pth.tar' % epoch)
+    expected = os.path.join(
+        str(tmp_path / 'out'),
+        'checkpoints',
+        'train',
+        'ostrack',
+        TINY_CONFIG,
+        f'OSTrack_ep{epoch:04d}.pth.tar',
+    )
     with pytest.raises(FileNotFoundError) as err:
         build_tracker('ostrack', TINY_CONFIG, device='cpu')
     assert expected in str(err.value) and '--checkpoint' in str(err.value)
@@ -213,11 +222,18 @@ def test_debug_writes_pngs_without_visdom(tmp_path, monkeypatch):
         tracker.track(frame, {'gt_bbox': gt})
     folder = tmp_path / 'debug' / 'ostrack' / 'seq1'
     names = sorted(os.listdir(folder))
-    for title, count in [('template', 1), ('tracking', 2), ('search_region', 2), ('score_map', 2),
-                         ('score_map_hann', 2), ('kept_search_tokens', 2)]:
+    for title, count in [
+        ('template', 1),
+        ('tracking', 2),
+        ('search_region', 2),
+        ('score_map', 2),
+        ('score_map_hann', 2),
+        ('kept_search_tokens', 2),
+    ]:
         assert len([n for n in names if n.rsplit('_', 1)[0] == title and n.endswith('.png')]) == count, names
     from lib.utils.crop import sample_target
     from lib.utils.image_io import read_image
+
     overlay = read_image(str(folder / 'kept_search_tokens_00000.png'))
     crop = sample_target(frames[1], boxes[0], 4.0, 64)[0].astype(np.float32)
     # removed tokens 0..3 (the top row of 16 px patches) are washed out toward white; rows 1-2 are kept
@@ -229,10 +245,12 @@ def test_debug_writes_pngs_without_visdom(tmp_path, monkeypatch):
 def test_droptrack_default_checkpoint_is_its_own(tmp_path, monkeypatch):
     class Settings:
         save_dir = str(tmp_path)
+
     monkeypatch.setattr(test_environment, 'env_settings', lambda: Settings())
     config = 'vitb_384_mae_ce_32x4_ep300'  # TEST.EPOCH 300
-    expected = os.path.join(str(tmp_path), 'checkpoints', 'train', 'droptrack', config,
-                            'OSTrack_ep0300.pth.tar')
+    expected = os.path.join(
+        str(tmp_path), 'checkpoints', 'train', 'droptrack', config, 'OSTrack_ep0300.pth.tar'
+    )
     with pytest.raises(FileNotFoundError) as err:
         build_tracker('droptrack', config, device='cpu')
     assert expected in str(err.value)

@@ -1,4 +1,5 @@
 """Profiling: MACs counted as the papers (thop), exact FLOPs, latency; the CLI."""
+
 import contextlib
 import os
 import subprocess
@@ -7,7 +8,6 @@ import sys
 import pytest
 import torch
 import torch.nn as nn
-
 from torch.nn.attention import SDPBackend, sdpa_kernel
 
 from lib.config import load_config
@@ -16,7 +16,14 @@ from lib.models import build_model_from_cfg
 from lib.models.layers.attention import set_attention_impl
 from lib.models.layers.block import Block
 from lib.models.ostrack import profile_inputs
-from lib.utils.profiling import count_ops, exact_flops, flop_counter, measure_latency, profile_config, thop_macs
+from lib.utils.profiling import (
+    count_ops,
+    exact_flops,
+    flop_counter,
+    measure_latency,
+    profile_config,
+    thop_macs,
+)
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -96,9 +103,13 @@ def test_training_step_flops_are_the_same_on_cpu_and_meta():
     assert counts['cpu'] == counts['meta'] == 3 * block_flops(2, 40, 64)
 
 
-VIT_B_CONFIGS = [('ostrack', 'vitb_256_mae_ce_32x4_ep300'), ('ostrack', 'vitb_384_mae_32x4_ep300'),
-                 ('droptrack', 'vitb_384_mae_ce_32x4_ep300'), ('lorat', 'base_224'),
-                 ('compresstracker', 'compresstracker_vitb_256_4')]
+VIT_B_CONFIGS = [
+    ('ostrack', 'vitb_256_mae_ce_32x4_ep300'),
+    ('ostrack', 'vitb_384_mae_32x4_ep300'),
+    ('droptrack', 'vitb_384_mae_ce_32x4_ep300'),
+    ('lorat', 'base_224'),
+    ('compresstracker', 'compresstracker_vitb_256_4'),
+]
 
 
 @pytest.mark.parametrize('script,config', VIT_B_CONFIGS)
@@ -116,8 +127,12 @@ def test_vit_b_configs_count_the_same_flops_on_cpu_and_meta(script, config):
 
 def test_profile_config_reports_latency_in_both_precisions():
     report = profile_config('ostrack', 'tiny_ce', device='cpu', iters=2, warmup=1)
-    assert report['params'] == sum(p.numel() for p in build_model_from_cfg(
-        'ostrack', load_config('ostrack', 'tiny_ce'), training=False).parameters())
+    assert report['params'] == sum(
+        p.numel()
+        for p in build_model_from_cfg(
+            'ostrack', load_config('ostrack', 'tiny_ce'), training=False
+        ).parameters()
+    )
     assert set(report['latency']) == {'float32', 'bfloat16'}
     for timing in report['latency'].values():
         assert timing['ms'] > 0 and timing['fps'] == pytest.approx(1000 / timing['ms'])
@@ -132,11 +147,28 @@ def test_latency_runs_half_precision_model():
 
 def test_cli_prints_report_and_rejects_unknown_config():
     env = dict(os.environ, OMP_NUM_THREADS='1')
-    ok = subprocess.run([sys.executable, 'tracking/profile_model.py', '--script', 'ostrack',
-                         '--config', 'tiny_ce', '--no_timing'],
-                        cwd=REPO, capture_output=True, text=True, env=env)
+    ok = subprocess.run(
+        [
+            sys.executable,
+            'tracking/profile_model.py',
+            '--script',
+            'ostrack',
+            '--config',
+            'tiny_ce',
+            '--no_timing',
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert ok.returncode == 0, ok.stderr
     assert 'MACs (thop)' in ok.stdout and 'FLOPs (exact)' in ok.stdout
-    bad = subprocess.run([sys.executable, 'tracking/profile_model.py', '--config', 'vitb_999'], cwd=REPO,
-                         capture_output=True, text=True, env=env)
+    bad = subprocess.run(
+        [sys.executable, 'tracking/profile_model.py', '--config', 'vitb_999'],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        env=env,
+    )
     assert bad.returncode != 0 and 'vitb_999' in bad.stderr and 'Traceback' not in bad.stderr

@@ -1,4 +1,5 @@
 """Runner: result layout, timing, restart after a killed run, failure isolation, worker processes, CLI."""
+
 import os
 import sys
 import time
@@ -6,13 +7,13 @@ import types
 
 import numpy as np
 import pytest
+from runner_helpers import make_dataset
 
 from lib.test.evaluation import results
 from lib.test.evaluation.cli import main as cli_main
 from lib.test.evaluation.data import Sequence, SequenceList
 from lib.test.evaluation.running import run_dataset, sequence_complete, worker_device
 from lib.test.evaluation.tracker import Tracker
-from runner_helpers import make_dataset
 
 INIT_BOX = [3.25, 4.5, 10.75, 8.5]
 
@@ -69,7 +70,10 @@ def test_bad_tracker_output_names_sequence_and_frame(tmp_path):
     class Bad(SlowInitTracker):
         def track(self, image, info=None):
             return {'box': [1, 2]}
-    seq = Sequence('badseq', ['a', 'b'], 'lasot', [[1, 2, 3, 4]], image_reader=lambda p: np.zeros((8, 8, 3), np.uint8))
+
+    seq = Sequence(
+        'badseq', ['a', 'b'], 'lasot', [[1, 2, 3, 4]], image_reader=lambda p: np.zeros((8, 8, 3), np.uint8)
+    )
     with pytest.raises(ValueError, match='badseq, frame 1'):
         Tracker('firstbox', 'default', results_path=str(tmp_path)).run_sequence(seq, Bad())
 
@@ -117,6 +121,7 @@ def test_failing_sequence_is_isolated_and_debug_propagates(tmp_path, capsys):
     assert not (tmp_path / 'res' / 'firstbox' / 'default' / 'broken.txt').exists()
 
     from lib.utils.image_io import ImageReadError
+
     with pytest.raises(ImageReadError, match='00000003.jpg'):
         run_dataset(data, [tracker], debug=1)
 
@@ -143,6 +148,7 @@ def test_tracker_built_once_per_process(tmp_path, monkeypatch):
     def counting_build(self, device=None, debug=0):
         calls.append(device)
         return original(self, device=device, debug=debug)
+
     monkeypatch.setattr(Tracker, 'build', counting_build)
     data = make_dataset(tmp_path / 'data', [('a', 2), ('b', 2), ('c', 2)])
     run_dataset(data, [Tracker('firstbox', 'default', results_path=str(tmp_path / 'res'))], num_gpus=8)
@@ -150,7 +156,9 @@ def test_tracker_built_once_per_process(tmp_path, monkeypatch):
 
 
 def test_worker_processes_and_failure_isolation(tmp_path):
-    data = make_dataset(tmp_path / 'data', [('w1', 3), ('w2', 4, 'got10k'), ('wbad', 3, 'lasot', 1), ('w3', 2)])
+    data = make_dataset(
+        tmp_path / 'data', [('w1', 3), ('w2', 4, 'got10k'), ('wbad', 3, 'lasot', 1), ('w3', 2)]
+    )
     tracker = Tracker('firstbox', 'default', run_id=1, results_path=str(tmp_path / 'res'))
     summary = run_dataset(data, [tracker], threads=2, num_gpus=8)
     assert sorted(name for _, name in summary.done) == ['w1', 'w2', 'w3']
@@ -163,10 +171,22 @@ def test_worker_processes_and_failure_isolation(tmp_path):
 
 def test_worker_device_round_robin(monkeypatch):
     import torch
-    assert worker_device(3, 8) == 'cpu' if not torch.cuda.is_available() else worker_device(3, 8).startswith('cuda')
+
+    assert (
+        worker_device(3, 8) == 'cpu'
+        if not torch.cuda.is_available()
+        else worker_device(3, 8).startswith('cuda')
+    )
     monkeypatch.setattr(torch.cuda, 'is_available', lambda: True)
     monkeypatch.setattr(torch.cuda, 'device_count', lambda: 4)
-    assert [worker_device(k, 4) for k in range(6)] == ['cuda:0', 'cuda:1', 'cuda:2', 'cuda:3', 'cuda:0', 'cuda:1']
+    assert [worker_device(k, 4) for k in range(6)] == [
+        'cuda:0',
+        'cuda:1',
+        'cuda:2',
+        'cuda:3',
+        'cuda:0',
+        'cuda:1',
+    ]
     assert [worker_device(k, 2) for k in range(3)] == ['cuda:0', 'cuda:1', 'cuda:0']
     assert worker_device(5, 0) == 'cpu'
 
@@ -185,28 +205,41 @@ def fake_datasets(tmp_path, monkeypatch):
 def test_cli_runs_and_exits_nonzero_on_failures(tmp_path, fake_datasets, capsys):
     res = str(tmp_path / 'res')
     assert cli_main(['firstbox', 'default', '--dataset', 'tinygood', '--results_path', res]) == 0
-    assert cli_main(['firstbox', 'default', '--dataset_name', 'tiny', '--runid', '2', '--results_path', res]) == 1
+    assert (
+        cli_main(['firstbox', 'default', '--dataset_name', 'tiny', '--runid', '2', '--results_path', res])
+        == 1
+    )
     captured = capsys.readouterr()
-    assert 'tbad' in captured.out and '00000001.jpg' in captured.out and '1 sequence(s) failed' in captured.err
+    assert (
+        'tbad' in captured.out and '00000001.jpg' in captured.out and '1 sequence(s) failed' in captured.err
+    )
     assert (tmp_path / 'res' / 'firstbox' / 'default_002' / 't2.txt').is_file()
 
 
 def test_cli_sequence_selection(tmp_path, fake_datasets):
     res = tmp_path / 'res'
-    assert cli_main(['firstbox', 'default', '--dataset', 'tiny', '--sequence', '1', '--results_path', str(res)]) == 0
+    assert (
+        cli_main(['firstbox', 'default', '--dataset', 'tiny', '--sequence', '1', '--results_path', str(res)])
+        == 0
+    )
     assert sorted(os.listdir(res / 'firstbox' / 'default')) == ['t2.txt', 't2_time.txt']
-    assert cli_main(['firstbox', 'p', '--dataset', 'tiny', '--sequence', 't1', '--results_path', str(res)]) == 0
+    assert (
+        cli_main(['firstbox', 'p', '--dataset', 'tiny', '--sequence', 't1', '--results_path', str(res)]) == 0
+    )
     assert sorted(os.listdir(res / 'firstbox' / 'p')) == ['t1.txt', 't1_time.txt']
 
 
-@pytest.mark.parametrize('argv, expected', [
-    (['firstbox', 'default', '--dataset', 'nope'], "unknown dataset 'nope'"),
-    (['nosuch', 'default', '--dataset', 'tiny'], 'firstbox'),
-    (['ostrack', 'no_such_config_xyz', '--dataset', 'tiny'], 'ostrack'),
-    (['firstbox', 'default', '--dataset', 'tiny', '--sequence', 'zzz'], 'zzz'),
-    (['firstbox', 'default', '--dataset', 'tiny', '--sequence', '9'], 'out of range'),
-    (['firstbox', 'default', '--dataset', 'tiny', '--checkpoint', '/no/such.pth'], '/no/such.pth'),
-])
+@pytest.mark.parametrize(
+    'argv, expected',
+    [
+        (['firstbox', 'default', '--dataset', 'nope'], "unknown dataset 'nope'"),
+        (['nosuch', 'default', '--dataset', 'tiny'], 'firstbox'),
+        (['ostrack', 'no_such_config_xyz', '--dataset', 'tiny'], 'ostrack'),
+        (['firstbox', 'default', '--dataset', 'tiny', '--sequence', 'zzz'], 'zzz'),
+        (['firstbox', 'default', '--dataset', 'tiny', '--sequence', '9'], 'out of range'),
+        (['firstbox', 'default', '--dataset', 'tiny', '--checkpoint', '/no/such.pth'], '/no/such.pth'),
+    ],
+)
 def test_cli_user_errors(tmp_path, fake_datasets, capsys, argv, expected):
     assert cli_main(argv + ['--results_path', str(tmp_path / 'res')]) == 2
     err = capsys.readouterr().err
@@ -216,8 +249,11 @@ def test_cli_user_errors(tmp_path, fake_datasets, capsys, argv, expected):
 
 def test_dead_worker_fails_its_sequence_only(tmp_path):
     from runner_helpers import crashing_reader
+
     data = make_dataset(tmp_path / 'data', [('ok1', 2), ('ok2', 2)])
     data.insert(1, Sequence('crash', ['x0', 'x1'], 'lasot', [INIT_BOX], image_reader=crashing_reader))
-    summary = run_dataset(data, [Tracker('firstbox', 'default', results_path=str(tmp_path / 'res'))], threads=1)
+    summary = run_dataset(
+        data, [Tracker('firstbox', 'default', results_path=str(tmp_path / 'res'))], threads=1
+    )
     assert sorted(name for _, name in summary.done) == ['ok1', 'ok2']
     assert [(name, 'died (exit code 3)' in msg) for _, name, msg in summary.failed] == [('crash', True)]

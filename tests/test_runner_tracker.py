@@ -1,4 +1,5 @@
 """Tracker registry, BaseTracker helpers, the firstbox baseline, DebugSink and the video demo."""
+
 import os
 import sys
 import types
@@ -21,12 +22,14 @@ def test_build_tracker_unknown_lists_known_names():
     for name in ('ostrack', 'droptrack', 'lorat', 'compresstracker', 'firstbox'):
         assert name in str(info.value)
     from lib.test.evaluation.tracker import Tracker
+
     with pytest.raises(UnknownTrackerError, match='nosuch'):
         Tracker('nosuch', 'default')
 
 
 def test_registered_but_absent_module(monkeypatch):
     from lib import families
+
     monkeypatch.setitem(families.BUILTIN, 'ghosttracker', 'lib.test.tracker.ghosttracker:GHOST')
     with pytest.raises(UnknownTrackerError, match='lib.test.tracker.ghosttracker is not present'):
         build_tracker('ghosttracker', 'default')
@@ -93,6 +96,7 @@ def test_debug_sink_uses_visdom_when_server_answers(tmp_path, monkeypatch):
 
         def heatmap(self, array, win, opts):
             calls.append(('heatmap', win, array.shape))
+
     monkeypatch.setitem(sys.modules, 'visdom', types.SimpleNamespace(Visdom=FakeVisdom))
     monkeypatch.setattr('lib.test.tracker.debug.visdom_server_running', lambda *a, **k: True)
     sink = DebugSink('vt', save_dir=str(tmp_path))
@@ -107,7 +111,7 @@ def write_video(path, n_frames=8, size=(48, 64)):
     assert writer.isOpened()
     for i in range(n_frames):
         frame = np.full((*size, 3), 40, np.uint8)
-        frame[10:20, 5 + 3 * i:15 + 3 * i] = 220
+        frame[10:20, 5 + 3 * i : 15 + 3 * i] = 220
         writer.write(frame)
     writer.release()
 
@@ -125,8 +129,23 @@ def test_video_demo_with_optional_box(tmp_path, capsys):
     video = tmp_path / 'clip.mp4'
     write_video(video)
     out = tmp_path / 'out' / 'annotated.mp4'
-    rc = video_main(['firstbox', 'default', str(video), '--optional_box', '5', '10', '10', '10',
-                     '--save_video', str(out), '--save_results', '--results_path', str(tmp_path / 'res')])
+    rc = video_main(
+        [
+            'firstbox',
+            'default',
+            str(video),
+            '--optional_box',
+            '5',
+            '10',
+            '10',
+            '10',
+            '--save_video',
+            str(out),
+            '--save_results',
+            '--results_path',
+            str(tmp_path / 'res'),
+        ]
+    )
     assert rc == 0
     assert count_video_frames(out) == 8
     assert os.listdir(tmp_path / 'out') == ['annotated.mp4']  # no temporary file left
@@ -142,10 +161,40 @@ def test_video_demo_errors(tmp_path, monkeypatch, capsys):
     out = tmp_path / 'o.mp4'
     assert video_main(['firstbox', 'default', str(video), '--save_video', str(out)]) == 2
     assert '--optional_box' in capsys.readouterr().err
-    assert video_main(['firstbox', 'default', str(tmp_path / 'missing.mp4'), '--optional_box', '1', '1', '5', '5',
-                       '--save_video', str(out)]) == 2
+    assert (
+        video_main(
+            [
+                'firstbox',
+                'default',
+                str(tmp_path / 'missing.mp4'),
+                '--optional_box',
+                '1',
+                '1',
+                '5',
+                '5',
+                '--save_video',
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert 'missing.mp4' in capsys.readouterr().err
-    assert video_main(['firstbox', 'default', str(video), '--optional_box', '500', '1', '5', '5',
-                       '--save_video', str(out)]) == 2
+    assert (
+        video_main(
+            [
+                'firstbox',
+                'default',
+                str(video),
+                '--optional_box',
+                '500',
+                '1',
+                '5',
+                '5',
+                '--save_video',
+                str(out),
+            ]
+        )
+        == 2
+    )
     assert 'outside' in capsys.readouterr().err
     assert not out.exists()

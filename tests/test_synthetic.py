@@ -1,5 +1,6 @@
 """Synthetic data: determinism, ground truth consistent with the pixels, the real dataset layouts, the
 atomic/idempotent default set, and that the data needs tracking (a static box fails)."""
+
 import json
 import multiprocessing
 import os
@@ -24,11 +25,13 @@ from lib.utils.synthetic import (
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 SMALL = {'size': (96, 72), 'frame_range': (12, 16)}
-TINY_SPEC = {'seed': 3,
-             'lasot': dict(classes=2, seqs_per_class=1, test_per_class=1, **SMALL),
-             'got10k': dict(n_train=1, n_val=1, n_test=1, **SMALL),
-             'trackingnet': dict(chunks=1, n_per_chunk=1, n_test=1, **SMALL),
-             'coco': {'n_images': 2, 'size': (96, 72)}}
+TINY_SPEC = {
+    'seed': 3,
+    'lasot': dict(classes=2, seqs_per_class=1, test_per_class=1, **SMALL),
+    'got10k': dict(n_train=1, n_val=1, n_test=1, **SMALL),
+    'trackingnet': dict(chunks=1, n_per_chunk=1, n_test=1, **SMALL),
+    'coco': {'n_images': 2, 'size': (96, 72)},
+}
 
 
 def _tree_bytes(root):
@@ -59,8 +62,9 @@ def test_same_seed_same_sequence_and_different_seed_differs():
 
 @pytest.mark.parametrize('seed', [0, 1, 2])
 def test_flags_agree_with_boxes_and_pixels(seed):
-    seq = plan_sequence(seed, num_frames=70, size=(160, 120), out_of_view=True, full_occlusion=True,
-                        partial_occlusion=True)
+    seq = plan_sequence(
+        seed, num_frames=70, size=(160, 120), out_of_view=True, full_occlusion=True, partial_occlusion=True
+    )
     width, height = seq.width, seq.height
     assert seq.out_of_view.any() and seq.full_occlusion.any()
     assert not (seq.out_of_view & seq.full_occlusion).any()
@@ -73,7 +77,7 @@ def test_flags_agree_with_boxes_and_pixels(seed):
     inter_h = np.clip(np.minimum(full[:, 1] + full[:, 3], height) - np.maximum(full[:, 1], 0), 0, None)
     inside = inter_w * inter_h / (full[:, 2] * full[:, 3])
     assert (inside[seq.out_of_view] < MIN_VISIBLE_FRACTION).all()  # out of view: the target is outside
-    assert (inside[seq.full_occlusion] > 0).all()                  # fully occluded: inside, but hidden
+    assert (inside[seq.full_occlusion] > 0).all()  # fully occluded: inside, but hidden
     vis = ~seq.absent
     gt = seq.boxes[vis]
     assert (gt[:, 2:] > 0).all() and (gt[:, :2] >= 0).all()
@@ -86,7 +90,7 @@ def test_flags_agree_with_boxes_and_pixels(seed):
         changed = np.abs(seq.frame(t).astype(int) - without_target).max(axis=2) > 0
         x, y, w, h = (int(v) for v in full[t])
         box_mask = np.zeros_like(changed)
-        box_mask[max(0, y):max(0, y + h), max(0, x):max(0, x + w)] = True
+        box_mask[max(0, y) : max(0, y + h), max(0, x) : max(0, x + w)] = True
         assert not (changed & ~box_mask).any()
         if seq.absent[t]:
             assert changed.sum() <= MIN_VISIBLE_FRACTION * w * h
@@ -117,8 +121,9 @@ def test_keeping_the_first_box_fails():
 
 
 def test_lasot_layout(tmp_path):
-    split = write_lasot(str(tmp_path), classes=['stripes', 'rings'], seqs_per_class=2, test_per_class=1,
-                        **SMALL)
+    split = write_lasot(
+        str(tmp_path), classes=['stripes', 'rings'], seqs_per_class=2, test_per_class=1, **SMALL
+    )
     assert _lines(tmp_path / 'training_set.txt') == ['stripes-1', 'stripes-2', 'rings-1', 'rings-2']
     assert _lines(tmp_path / 'testing_set.txt') == ['stripes-3', 'rings-3'] == split['test']
     ground_truths = {}
@@ -148,10 +153,13 @@ def test_lasot_held_out_set_does_not_depend_on_the_training_count(tmp_path):
     for a, b in zip(few['test'], many['test']):
         folder_a, folder_b = tmp_path / 'few' / 'rings' / a, tmp_path / 'many' / 'rings' / b
         assert (folder_a / 'groundtruth.txt').read_bytes() == (folder_b / 'groundtruth.txt').read_bytes()
-        assert (folder_a / 'img' / '00000001.jpg').read_bytes() == (folder_b / 'img' / '00000001.jpg').read_bytes()
+        assert (folder_a / 'img' / '00000001.jpg').read_bytes() == (
+            folder_b / 'img' / '00000001.jpg'
+        ).read_bytes()
     # and the training sequences the two share are the same too
-    assert ((tmp_path / 'few' / 'rings' / 'rings-1' / 'groundtruth.txt').read_bytes()
-            == (tmp_path / 'many' / 'rings' / 'rings-1' / 'groundtruth.txt').read_bytes())
+    assert (tmp_path / 'few' / 'rings' / 'rings-1' / 'groundtruth.txt').read_bytes() == (
+        tmp_path / 'many' / 'rings' / 'rings-1' / 'groundtruth.txt'
+    ).read_bytes()
 
 
 def test_got10k_layout(tmp_path):
@@ -227,10 +235,17 @@ def test_ensure_default_dataset_is_idempotent_and_recovers(tmp_path):
     root = str(tmp_path / 'synthetic')
     assert ensure_default_dataset(root, spec=TINY_SPEC, workers=1) == root
     assert is_complete(root, TINY_SPEC)
-    for sub in ('lasot/training_set.txt', 'lasot/testing_set.txt', 'got10k/train/list.txt',
-                'got10k/val/list.txt', 'got10k/test/list.txt', 'trackingnet/TRAIN_0/anno',
-                'trackingnet/TEST/frames', 'coco/annotations/instances_train2017.json',
-                'coco/images/train2017'):
+    for sub in (
+        'lasot/training_set.txt',
+        'lasot/testing_set.txt',
+        'got10k/train/list.txt',
+        'got10k/val/list.txt',
+        'got10k/test/list.txt',
+        'trackingnet/TRAIN_0/anno',
+        'trackingnet/TEST/frames',
+        'coco/annotations/instances_train2017.json',
+        'coco/images/train2017',
+    ):
         assert os.path.exists(os.path.join(root, sub)), sub
     first = _tree_bytes(root)
     marker = os.path.join(root, '.synthetic_complete.json')
@@ -279,7 +294,17 @@ def test_concurrent_callers_get_one_complete_set(tmp_path):
 
 
 def test_cli_rejects_bad_workers():
-    proc = subprocess.run([sys.executable, os.path.join(REPO_ROOT, 'tracking', 'create_synthetic_data.py'),
-                           '--root', '/nonexistent/never', '--workers', '0'], check=False,
-                          capture_output=True, text=True)
+    proc = subprocess.run(
+        [
+            sys.executable,
+            os.path.join(REPO_ROOT, 'tracking', 'create_synthetic_data.py'),
+            '--root',
+            '/nonexistent/never',
+            '--workers',
+            '0',
+        ],
+        check=False,
+        capture_output=True,
+        text=True,
+    )
     assert proc.returncode != 0 and '--workers must be at least 1' in proc.stderr

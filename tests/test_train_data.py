@@ -1,4 +1,5 @@
 """Training data pipeline: sampler constraints, processing outputs, transforms, collate, epoch sampling."""
+
 import numpy as np
 import pytest
 import torch
@@ -57,9 +58,16 @@ def test_image_dataset_uses_the_same_frame_for_template_and_search():
 
 def test_samples_are_a_function_of_seed_and_index():
     def draw(seed, index):
-        s = TrackingSampler([ToyVideoDataset(num_sequences=5, length=60)], [1], 10, 20, seed=seed,
-                            processing=build_processing(tiny_cfg()))
+        s = TrackingSampler(
+            [ToyVideoDataset(num_sequences=5, length=60)],
+            [1],
+            10,
+            20,
+            seed=seed,
+            processing=build_processing(tiny_cfg()),
+        )
         return s[index]
+
     first, again, other, other_seed = draw(0, 7), draw(0, 7), draw(0, 8), draw(1, 7)
     assert torch.equal(first['search_images'], again['search_images'])
     assert not torch.equal(first['search_images'], other['search_images'])
@@ -81,10 +89,15 @@ def test_failing_frames_are_redrawn_but_a_persistent_failure_raises():
 def _frame_data(box, image_size=(96, 128)):
     img = np.full(image_size + (3,), 60, dtype=np.uint8)
     x, y, w, h = box
-    img[y:y + h, x:x + w] = (200, 120, 40)
+    img[y : y + h, x : x + w] = (200, 120, 40)
     t = torch.tensor(box, dtype=torch.float32)
-    return {'template_images': [img], 'template_anno': [t], 'search_images': [img.copy()], 'search_anno': [t],
-            'dataset': 'X'}
+    return {
+        'template_images': [img],
+        'template_anno': [t],
+        'search_images': [img.copy()],
+        'search_anno': [t],
+        'dataset': 'X',
+    }
 
 
 def test_processing_shapes_masks_and_normalisation():
@@ -106,12 +119,16 @@ def test_processing_shapes_masks_and_normalisation():
 
 
 def test_attention_mask_marks_padding_of_a_crop_at_the_image_corner():
-    proc = TemplateSearchProcessing({'template': 2.0, 'search': 4.0}, {'template': 32, 'search': 64},
-                                    {'template': 0, 'search': 0}, {'template': 0, 'search': 0},
-                                    transform=Compose(ToTensor()))
+    proc = TemplateSearchProcessing(
+        {'template': 2.0, 'search': 4.0},
+        {'template': 32, 'search': 64},
+        {'template': 0, 'search': 0},
+        {'template': 0, 'search': 0},
+        transform=Compose(ToTensor()),
+    )
     out = proc(_frame_data((2, 2, 20, 20)), np.random.default_rng(0))
     att = out['search_att'][0]
-    assert att[0, 0] and att[:10, :10].all()      # 28 px of the 80 px crop lie left/above the image
+    assert att[0, 0] and att[:10, :10].all()  # 28 px of the 80 px crop lie left/above the image
     assert not att[32, 32] and not att[-1, -1]
     assert (out["search_images"][0][:, :20, :20] == 0).all()  # padding is zeros before normalisation
 
@@ -127,19 +144,26 @@ def test_degenerate_or_outside_boxes_are_invalid():
 
 def test_joint_transform_shares_grayscale_and_flip_between_template_and_search():
     joint = Compose(ToGrayscale(1.0), RandomHorizontalFlip(1.0), joint=True)
-    proc = TemplateSearchProcessing({'template': 2.0, 'search': 4.0}, {'template': 32, 'search': 64},
-                                    {'template': 0, 'search': 0}, {'template': 0, 'search': 0},
-                                    joint_transform=joint, transform=Compose(ToTensor()))
+    proc = TemplateSearchProcessing(
+        {'template': 2.0, 'search': 4.0},
+        {'template': 32, 'search': 64},
+        {'template': 0, 'search': 0},
+        {'template': 0, 'search': 0},
+        joint_transform=joint,
+        transform=Compose(ToTensor()),
+    )
     out = proc(_frame_data((40, 30, 24, 18)), np.random.default_rng(0))
     for kind in ('template', 'search'):
         img = out[f'{kind}_images'][0]
         assert torch.equal(img[0], img[1]) and torch.equal(img[1], img[2])
     flip = RandomHorizontalFlip(1.0)
-    item = flip.apply({'image': np.zeros((96, 128, 3), np.uint8),
-                       'box': torch.tensor([40., 30., 24., 18.])}, True)
+    item = flip.apply(
+        {'image': np.zeros((96, 128, 3), np.uint8), 'box': torch.tensor([40.0, 30.0, 24.0, 18.0])}, True
+    )
     assert item['box'].tolist() == [127 - 64, 30, 24, 18]
     norm = RandomHorizontalFlip(1.0, normalized=True).apply(
-        {'image': torch.zeros(3, 8, 8), 'box': torch.tensor([0.1, 0.2, 0.3, 0.4])}, True)
+        {'image': torch.zeros(3, 8, 8), 'box': torch.tensor([0.1, 0.2, 0.3, 0.4])}, True
+    )
     assert norm['box'].tolist() == pytest.approx([0.6, 0.2, 0.3, 0.4])
 
 
@@ -178,5 +202,6 @@ def test_loader_with_workers_gives_the_same_batches_as_without():
         loader = build_loader(sampler, batch_size=2, num_workers=workers)
         loader.sampler.set_epoch(5)
         return [b['search_images'] for b in loader]
+
     for a, b in zip(batches(0), batches(2)):
         assert torch.equal(a, b)

@@ -1,6 +1,7 @@
 """End to end: tracking/train.py on the synthetic data set with the tiny OSTrack-CE model, in one
 process (--mode single), and with the tiny OSTrack-CE and LoRAT models as two gloo processes under
 torchrun (--mode multiple)."""
+
 import os
 import subprocess
 import sys
@@ -42,10 +43,19 @@ def short_tiny_yaml(folder, epochs=1, workers=0, script='ostrack'):
 
 
 def common_args(tmp_path, synthetic_root, config, script='ostrack'):
-    return ['--script', script, '--config', config, '--save_dir', str(tmp_path / 'out'),
-            '--set_path', f'synthetic_dir={synthetic_root}',
-            '--set_path', f'tensorboard_dir={tmp_path / "tb"}',
-            '--no_progress']
+    return [
+        '--script',
+        script,
+        '--config',
+        config,
+        '--save_dir',
+        str(tmp_path / 'out'),
+        '--set_path',
+        f'synthetic_dir={synthetic_root}',
+        '--set_path',
+        f'tensorboard_dir={tmp_path / "tb"}',
+        '--no_progress',
+    ]
 
 
 def test_single_process_training_writes_a_checkpoint_the_model_loads(tmp_path, synthetic_root):
@@ -77,6 +87,7 @@ def test_two_process_gloo_training_under_torchrun(tmp_path, synthetic_root, scri
     assert '[train: 2, 1 / 1]' in result.stdout
     # the saved weights load into a fresh model of the family, through the family's own loader
     from lib.families import get_family
+
     model = build_model_from_cfg(script, load_config(script, yaml_path=config), training=True)
     get_family(script).load_checkpoint(model, str(folder / f'{checkpoint_name}_ep0002.pth.tar'))
     own = model.state_dict()
@@ -85,12 +96,14 @@ def test_two_process_gloo_training_under_torchrun(tmp_path, synthetic_root, scri
 
 
 @pytest.mark.parametrize('script, checkpoint_name', [('ostrack', 'OSTrack'), ('lorat', 'LoRAT')])
-def test_compiled_training_runs_and_saves_the_plain_layout(tmp_path, synthetic_root, monkeypatch, script,
-                                                           checkpoint_name):
+def test_compiled_training_runs_and_saves_the_plain_layout(
+    tmp_path, synthetic_root, monkeypatch, script, checkpoint_name
+):
     # --compile 1 goes through torch.compile: Dynamo captures the forward and AOT autograd the backward.
     # The aot_eager backend runs the captured graphs with eager kernels, which keeps C++ code generation
     # (minutes on two cores) out of the test; the wiring under test is the same.
     from torch._dynamo.utils import counters
+
     compiled, original = [], torch.nn.Module.compile
 
     def compile_with_aot_eager(self, *args, **kwargs):
@@ -104,7 +117,15 @@ def test_compiled_training_runs_and_saves_the_plain_layout(tmp_path, synthetic_r
     args = common_args(tmp_path, synthetic_root, config, script)
     assert train_main(args + ['--mode', 'single', '--compile', '1']) == 0
     assert len(compiled) == 1 and counters['stats']['unique_graphs'] >= 1  # the network was captured
-    path = tmp_path / 'out' / 'checkpoints' / 'train' / script / 'tiny_short' / f'{checkpoint_name}_ep0001.pth.tar'
+    path = (
+        tmp_path
+        / 'out'
+        / 'checkpoints'
+        / 'train'
+        / script
+        / 'tiny_short'
+        / f'{checkpoint_name}_ep0001.pth.tar'
+    )
     state = torch.load(path, weights_only=True, map_location='cpu')
     assert not any('_orig_mod' in k for k in state['net'])  # keys as without --compile
     model = build_model_from_cfg(script, load_config(script, yaml_path=config), training=True)

@@ -1,4 +1,5 @@
 """Labels, losses, CE schedule, optimiser groups and checkpoint schedule of the OSTrack actor."""
+
 import math
 
 import pytest
@@ -39,7 +40,7 @@ def test_focal_loss_on_a_constructed_case():
     pred = torch.full((2, 2), 0.5)
     log_half = math.log(0.5)
     positive = log_half * 0.25
-    negatives = log_half * 0.25 * 0.5 ** 4 + 2 * log_half * 0.25
+    negatives = log_half * 0.25 * 0.5**4 + 2 * log_half * 0.25
     assert focal_loss(pred, target).item() == pytest.approx(-(positive + negatives), rel=1e-6)
     # No positive cell: the negative sum alone.
     assert focal_loss(pred, torch.zeros(2, 2)).item() == pytest.approx(-4 * log_half * 0.25, rel=1e-6)
@@ -48,7 +49,7 @@ def test_focal_loss_on_a_constructed_case():
 def test_actor_loss_is_weighted_giou_l1_and_focal():
     cfg = tiny_cfg(ce=False)
     actor = ostrack.build_actor(cfg, TinyOSTrackLike(), settings=None)
-    gt = torch.tensor([[[0.25, 0.25, 0.5, 0.5]]])               # (Ns, B, 4) x, y, w, h
+    gt = torch.tensor([[[0.25, 0.25, 0.5, 0.5]]])  # (Ns, B, 4) x, y, w, h
     score = torch.full((1, 1, 4, 4), 0.3)
     pred = {'pred_boxes': torch.tensor([[[0.6, 0.5, 0.5, 0.5]]]), 'score_map': score}
     loss, stats = actor.compute_losses(pred, {'search_anno': gt})
@@ -63,7 +64,7 @@ def test_actor_loss_is_weighted_giou_l1_and_focal():
 
 def test_actor_clamps_gt_to_the_crop_and_rejects_nan():
     actor = ostrack.build_actor(tiny_cfg(ce=False), TinyOSTrackLike(), settings=None)
-    gt = torch.tensor([[[-0.5, 0.0, 1.0, 1.0]]])                 # clamps to (0, 0, 0.5, 1)
+    gt = torch.tensor([[[-0.5, 0.0, 1.0, 1.0]]])  # clamps to (0, 0, 0.5, 1)
     pred = {'pred_boxes': torch.tensor([[[0.25, 0.5, 0.5, 1.0]]])}
     _, stats = actor.compute_losses(pred, {'search_anno': gt})
     assert stats['Loss/l1'] == pytest.approx(0, abs=1e-6) and stats['IoU'] == pytest.approx(1, abs=1e-5)
@@ -71,22 +72,37 @@ def test_actor_clamps_gt_to_the_crop_and_rejects_nan():
         actor.compute_losses({'pred_boxes': torch.full((1, 1, 4), float('nan'))}, {'search_anno': gt})
 
 
-@pytest.mark.parametrize('start, warm, epoch, expected', [
-    (20, 80, 1, 1.0), (20, 80, 19, 1.0), (20, 80, 40, 0.956), (20, 80, 60, 0.85), (20, 80, 80, 0.744),
-    (20, 80, 100, 0.7), (20, 80, 300, 0.7), (20, 50, 45, 0.85), (20, 50, 70, 0.7)])
+@pytest.mark.parametrize(
+    'start, warm, epoch, expected',
+    [
+        (20, 80, 1, 1.0),
+        (20, 80, 19, 1.0),
+        (20, 80, 40, 0.956),
+        (20, 80, 60, 0.85),
+        (20, 80, 80, 0.744),
+        (20, 80, 100, 0.7),
+        (20, 80, 300, 0.7),
+        (20, 50, 45, 0.85),
+        (20, 50, 70, 0.7),
+    ],
+)
 def test_ce_keep_rate_schedule(start, warm, epoch, expected):
-    value = adjust_keep_rate(epoch, warmup_epochs=start, total_epochs=start + warm, iters_per_epoch=1,
-                             base_keep_rate=0.7)
+    value = adjust_keep_rate(
+        epoch, warmup_epochs=start, total_epochs=start + warm, iters_per_epoch=1, base_keep_rate=0.7
+    )
     assert value == pytest.approx(expected, abs=1e-3)
 
 
 def test_actor_passes_the_epochs_keep_rate_and_template_mask_to_the_model():
-    cfg = tiny_cfg()          # CE_START_EPOCH 1, CE_WARM_EPOCH 2, keep ratio 0.7
+    cfg = tiny_cfg()  # CE_START_EPOCH 1, CE_WARM_EPOCH 2, keep ratio 0.7
     net = TinyOSTrackLike()
     actor = ostrack.build_actor(cfg, net, settings=None)
-    batch = {'template_images': torch.zeros(1, 2, 3, 32, 32), 'search_images': torch.zeros(1, 2, 3, 64, 64),
-             'template_anno': torch.tensor([[[0.25, 0.25, 0.5, 0.5]] * 2]),
-             'search_anno': torch.tensor([[[0.25, 0.25, 0.5, 0.5]] * 2])}
+    batch = {
+        'template_images': torch.zeros(1, 2, 3, 32, 32),
+        'search_images': torch.zeros(1, 2, 3, 64, 64),
+        'template_anno': torch.tensor([[[0.25, 0.25, 0.5, 0.5]] * 2]),
+        'search_anno': torch.tensor([[[0.25, 0.25, 0.5, 0.5]] * 2]),
+    }
     rates = []
     for epoch in (1, 2, 3):
         _, stats = actor(dict(batch, epoch=epoch))
@@ -95,8 +111,12 @@ def test_actor_passes_the_epochs_keep_rate_and_template_mask_to_the_model():
 
 
 def test_ce_template_masks():
-    cfg = CfgNode({'MODEL': {'BACKBONE': {'CE_TEMPLATE_RANGE': 'CTR_POINT', 'STRIDE': 16}},
-                   'DATA': {'TEMPLATE': {'SIZE': 128}}})
+    cfg = CfgNode(
+        {
+            'MODEL': {'BACKBONE': {'CE_TEMPLATE_RANGE': 'CTR_POINT', 'STRIDE': 16}},
+            'DATA': {'TEMPLATE': {'SIZE': 128}},
+        }
+    )
     mask = generate_ce_template_mask(cfg, 2, 'cpu', None)
     assert mask.shape == (2, 64) and mask[0].nonzero().flatten().tolist() == [3 * 8 + 3]
     cfg.DATA.TEMPLATE.SIZE = 192
@@ -125,7 +145,7 @@ def test_param_groups_put_the_backbone_at_the_lr_multiplier():
 
 
 def test_step_and_multistep_schedulers():
-    cfg = tiny_cfg()                         # LR_DROP_EPOCH 2
+    cfg = tiny_cfg()  # LR_DROP_EPOCH 2
     opt = build_optimizer(cfg, [{'params': [torch.nn.Parameter(torch.zeros(1))]}])
     sched = build_scheduler(opt, cfg)
     lrs = []
@@ -148,6 +168,7 @@ def test_checkpoint_schedules():
     dt = [e for e in range(1, 101) if droptrack.checkpoint_due(e, 100)]
     assert dt == [40, 79, 80] + list(range(90, 101))
     from lib.families import get_family
+
     family = get_family('droptrack')
     assert [e for e in range(1, 101) if family.checkpoint_schedule(None)(e, 100)] == dt
     assert family.build_actor is get_family('ostrack').build_actor and family.checkpoint_name == 'OSTrack'

@@ -1,4 +1,5 @@
 """The shared trainer: a step lowers the loss, exact resume, weights-only checkpoints, failures raise."""
+
 import os
 import subprocess
 import sys
@@ -14,7 +15,7 @@ from lib.train.trainers import checkpoint as ckpt
 from lib.train.trainers.monitor import TrainLogger
 from lib.train.trainers.optim import build_optimizer, build_scheduler
 from lib.train.trainers.trainer import Trainer
-from tests.train_fixtures import ToyVideoDataset, TinyOSTrackLike, tiny_cfg
+from tests.train_fixtures import TinyOSTrackLike, ToyVideoDataset, tiny_cfg
 
 REPO = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -23,16 +24,32 @@ def make_trainer(folder, epochs=3, amp=None, init_seed=0, **kwargs):
     cfg = tiny_cfg(epochs=epochs)
     torch.manual_seed(init_seed)
     net = TinyOSTrackLike()
-    sampler = TrackingSampler([ToyVideoDataset(num_sequences=4, length=40)], [1],
-                              cfg.DATA.TRAIN.SAMPLE_PER_EPOCH, cfg.DATA.MAX_SAMPLE_INTERVAL,
-                              processing=build_processing(cfg), seed=0)
+    sampler = TrackingSampler(
+        [ToyVideoDataset(num_sequences=4, length=40)],
+        [1],
+        cfg.DATA.TRAIN.SAMPLE_PER_EPOCH,
+        cfg.DATA.MAX_SAMPLE_INTERVAL,
+        processing=build_processing(cfg),
+        seed=0,
+    )
     loader = build_loader(sampler, batch_size=cfg.TRAIN.BATCH_SIZE, num_workers=0)
     optimizer = build_optimizer(cfg, ostrack.param_groups(net, cfg))
     logger = TrainLogger(log_file=os.path.join(folder, 'logs', 'train.log'), tensorboard_dir=None)
-    return Trainer(ostrack.build_actor(cfg, net, None), [loader], optimizer, build_scheduler(optimizer, cfg),
-                   max_epochs=epochs, checkpoint_dir=os.path.join(folder, 'ckpt'), checkpoint_name='OSTrack',
-                   grad_clip_norm=cfg.TRAIN.GRAD_CLIP_NORM, amp=amp, logger=logger, cfg_dict=cfg.to_dict(),
-                   show_progress=False, **kwargs)
+    return Trainer(
+        ostrack.build_actor(cfg, net, None),
+        [loader],
+        optimizer,
+        build_scheduler(optimizer, cfg),
+        max_epochs=epochs,
+        checkpoint_dir=os.path.join(folder, 'ckpt'),
+        checkpoint_name='OSTrack',
+        grad_clip_norm=cfg.TRAIN.GRAD_CLIP_NORM,
+        amp=amp,
+        logger=logger,
+        cfg_dict=cfg.to_dict(),
+        show_progress=False,
+        **kwargs,
+    )
 
 
 def _batch(trainer, epoch=1):
@@ -74,8 +91,12 @@ def test_checkpoints_are_named_scheduled_and_load_weights_only(tmp_path):
     trainer = make_trainer(str(tmp_path), epochs=3)
     trainer.train(resume=None)
     folder = str(tmp_path / 'ckpt')
-    assert sorted(os.listdir(folder)) == ['OSTrack_ep0001.pth.tar', 'OSTrack_ep0002.pth.tar',
-                                          'OSTrack_ep0003.pth.tar', 'OSTrack_resume.pth.tar']
+    assert sorted(os.listdir(folder)) == [
+        'OSTrack_ep0001.pth.tar',
+        'OSTrack_ep0002.pth.tar',
+        'OSTrack_ep0003.pth.tar',
+        'OSTrack_resume.pth.tar',
+    ]
     state = torch.load(os.path.join(folder, 'OSTrack_ep0003.pth.tar'), weights_only=True, map_location='cpu')
     assert {'net', 'optimizer', 'lr_scheduler', 'scaler', 'rng', 'epoch', 'net_type', 'cfg'} <= set(state)
     assert state['epoch'] == 3 and state['net_type'] == 'TinyOSTrackLike'
@@ -93,7 +114,7 @@ def test_resume_from_an_explicit_path_and_nothing_left_to_train(tmp_path):
     second.train(resume=path)
     assert sorted(second.history['train']) == [1, 2] and 1 in second.history['train']
     third = make_trainer(str(tmp_path / 'a'), epochs=2)
-    third.train(resume='auto')          # already at epoch 2: returns without training
+    third.train(resume='auto')  # already at epoch 2: returns without training
     assert third.epoch == 2
 
 
@@ -136,8 +157,23 @@ def test_failures_propagate_instead_of_finishing_silently(tmp_path):
 
 
 def test_train_cli_exits_non_zero_with_a_message_on_a_bad_config(tmp_path):
-    result = subprocess.run([sys.executable, 'tracking/train.py', '--script', 'ostrack', '--config',
-                             'no_such_config', '--mode', 'single', '--save_dir', str(tmp_path)],
-                            cwd=REPO, capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [
+            sys.executable,
+            'tracking/train.py',
+            '--script',
+            'ostrack',
+            '--config',
+            'no_such_config',
+            '--mode',
+            'single',
+            '--save_dir',
+            str(tmp_path),
+        ],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert result.returncode != 0
     assert 'no_such_config' in result.stderr and 'Traceback' not in result.stderr

@@ -1,5 +1,6 @@
 """Training speed paths: fused AdamW (choice, same update, resume), bf16 autocast for every family on
 the CPU, and the training benchmark (names, numbers, plain and optimised steps agreeing)."""
+
 import math
 import os
 
@@ -7,8 +8,13 @@ import pytest
 import torch
 import yaml
 
-from lib.benchmark.training import (TrainingStep, benchmark_config, measure_training, measure_training_paths,
-                                    synthetic_batch)
+from lib.benchmark.training import (
+    TrainingStep,
+    benchmark_config,
+    measure_training,
+    measure_training_paths,
+    synthetic_batch,
+)
 from lib.config import ConfigError, load_config
 from lib.train.actors import ostrack
 from lib.train.data.loader import collate_stack1
@@ -82,9 +88,17 @@ def _trainer(folder, fused, epochs=2):
     net = TinyOSTrackLike()
     net.dropout.p = 0.0
     optimizer = build_optimizer(cfg, ostrack.param_groups(net, cfg), fused=fused)
-    return Trainer(ostrack.build_actor(cfg, net, None), [], optimizer, None, max_epochs=epochs,
-                   checkpoint_dir=str(folder), checkpoint_name='OSTrack', grad_clip_norm=0.1,
-                   show_progress=False)
+    return Trainer(
+        ostrack.build_actor(cfg, net, None),
+        [],
+        optimizer,
+        None,
+        max_epochs=epochs,
+        checkpoint_dir=str(folder),
+        checkpoint_name='OSTrack',
+        grad_clip_norm=0.1,
+        show_progress=False,
+    )
 
 
 @pytest.mark.parametrize('saved_fused,resumed_fused', [(True, True), (True, False), (False, True)])
@@ -156,8 +170,9 @@ def test_ostrack_loss_stays_finite_when_the_low_precision_score_map_saturates():
 
 def _processed_batch(script, cfg, batch=2):
     """Two samples of the family's real processing pipeline on toy frames, collated as the loader does."""
-    from lib.train.data.pipeline import build_processing, build_sampler
     from lib.train.actors import lorat as lorat_actor
+    from lib.train.data.pipeline import build_processing, build_sampler
+
     processing = lorat_actor.build_processing(cfg) if script == 'lorat' else build_processing(cfg)
     cfg.DATA.MAX_SAMPLE_INTERVAL = 10
     sampler = build_sampler(cfg, cfg.DATA.TRAIN, [ToyVideoDataset(image_size=(240, 320))], processing, seed=0)
@@ -177,8 +192,10 @@ def test_synthetic_batch_has_the_real_pipelines_keys_shapes_and_dtypes(script, c
 @pytest.mark.parametrize('script,config', [('ostrack', 'tiny_ce'), ('lorat', 'tiny')])
 def test_measure_training_returns_named_positive_throughput(script, config):
     results = measure_training_paths(script, config, paths=('optimized',), batch_size=2, steps=2, warmup=1)
-    assert [r['name'] for r in results] == [f'train_samples_per_s.{script}.{config}.plain',
-                                            f'train_samples_per_s.{script}.{config}.optimized']
+    assert [r['name'] for r in results] == [
+        f'train_samples_per_s.{script}.{config}.plain',
+        f'train_samples_per_s.{script}.{config}.optimized',
+    ]
     for r in results:
         assert r['unit'] == 'samples/s' and r['path'] in r['name'] and r['notes']
         assert math.isfinite(r['value']) and r['value'] > 0

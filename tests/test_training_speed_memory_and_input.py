@@ -1,5 +1,6 @@
 """Gradient checkpointing (same loss and gradients, same state-dict keys, blocks really recomputed) for
 the OSTrack ViT-CE, DINOv2/LoRA and CompressTracker models, and the trainer's input-bound warning."""
+
 import copy
 import os
 import time
@@ -9,8 +10,11 @@ import torch
 
 from lib.benchmark.training import benchmark_config, synthetic_batch
 from lib.models import build_model_from_cfg
-from lib.models.layers.grad_checkpoint import (disable_grad_checkpointing, enable_grad_checkpointing,
-                                               is_grad_checkpointed)
+from lib.models.layers.grad_checkpoint import (
+    disable_grad_checkpointing,
+    enable_grad_checkpointing,
+    is_grad_checkpointed,
+)
 from lib.train.actors import compresstracker as ct_actor
 from lib.train.actors import lorat as lorat_actor
 from lib.train.actors import ostrack as ostrack_actor
@@ -127,12 +131,20 @@ def _run(tmp_path, delays, epochs=2, n=4):
     net = TinyOSTrackLike()
     loader = SlowLoader(synthetic_batch('ostrack', cfg, 2), n, delays)
     log_file = os.path.join(tmp_path, 'train.log')
-    trainer = Trainer(ostrack_actor.build_actor(cfg, net, None), [loader],
-                      build_optimizer(cfg, ostrack_actor.param_groups(net, cfg)), None, max_epochs=epochs,
-                      checkpoint_dir=str(tmp_path / 'ckpt'), checkpoint_name='OSTrack',
-                      save_resume_state=False,
-                      checkpoint_due=lambda epoch, max_epochs: False, print_interval=2,
-                      logger=TrainLogger(log_file=log_file), show_progress=False)
+    trainer = Trainer(
+        ostrack_actor.build_actor(cfg, net, None),
+        [loader],
+        build_optimizer(cfg, ostrack_actor.param_groups(net, cfg)),
+        None,
+        max_epochs=epochs,
+        checkpoint_dir=str(tmp_path / 'ckpt'),
+        checkpoint_name='OSTrack',
+        save_resume_state=False,
+        checkpoint_due=lambda epoch, max_epochs: False,
+        print_interval=2,
+        logger=TrainLogger(log_file=log_file),
+        show_progress=False,
+    )
     trainer.train(resume=None)
     return [line for line in open(log_file).read().splitlines() if 'input-bound' in line]
 
@@ -156,9 +168,11 @@ def test_no_warning_when_compute_dominates_or_only_the_first_batch_waits(tmp_pat
 # ------------------------------------------------------------------ wiring through the training command
 def test_train_command_applies_grad_checkpoint_fused_adamw_and_bf16(tmp_path):
     import yaml
+
     from lib.train.launch import main as train_main
     from lib.utils.synthetic import ensure_default_dataset
     from tests.test_train_e2e import common_args, short_tiny_yaml
+
     root = ensure_default_dataset(str(tmp_path / 'synthetic'))
     config = short_tiny_yaml(str(tmp_path))
     with open(config) as f:

@@ -5,6 +5,7 @@ L1 actor and a tracker that re-centres its search crop on the last box. Register
 with lib.families.register, or ONESTREAM_FAMILIES=tests.toy_family:TOY for processes an entry point
 starts) is all it takes for training, test.py, analysis, profiling and build_tracker to run it.
 """
+
 import os
 
 import torch
@@ -20,6 +21,7 @@ from lib.utils.crop import sample_target
 
 def defaults():
     from lib.config.ostrack.config import defaults as lineage_defaults
+
     return lineage_defaults()  # the lineage's DATA, TRAIN and TEST keys; the toy reads no MODEL key
 
 
@@ -40,8 +42,10 @@ def build_model(cfg, training=True):
 
 
 def profile_inputs(cfg, batch=1):
-    return (torch.randn(batch, 3, cfg.TEST.TEMPLATE_SIZE, cfg.TEST.TEMPLATE_SIZE),
-            torch.randn(batch, 3, cfg.TEST.SEARCH_SIZE, cfg.TEST.SEARCH_SIZE))
+    return (
+        torch.randn(batch, 3, cfg.TEST.TEMPLATE_SIZE, cfg.TEST.TEMPLATE_SIZE),
+        torch.randn(batch, 3, cfg.TEST.SEARCH_SIZE, cfg.TEST.SEARCH_SIZE),
+    )
 
 
 class ToyActor(BaseActor):
@@ -60,7 +64,9 @@ class ToyTracker(BaseTracker):
         super().__init__('toy', device=device, debug=debug)
         self.cfg, self.network = cfg.TEST, network.to(self.device).eval()
         # the normalisation the lineage's training processing applies
-        self.mean, self.std = (torch.tensor(v, device=self.device).view(1, 3, 1, 1) for v in (cfg.DATA.MEAN, cfg.DATA.STD))
+        self.mean, self.std = (
+            torch.tensor(v, device=self.device).view(1, 3, 1, 1) for v in (cfg.DATA.MEAN, cfg.DATA.STD)
+        )
 
     def _crop(self, image, factor, size):
         crop, resize_factor, _ = sample_target(image, self.box, factor, size)
@@ -83,6 +89,13 @@ def tracker(cfg, network, device=None, options=None, debug=0):
     return ToyTracker(cfg, network, device=device, debug=debug)
 
 
-TOY = Family(name='toy', defaults=defaults, build_model=build_model, tracker=tracker, build_actor=build_actor,
-             checkpoint_name='Toy', profile_inputs=profile_inputs,
-             experiments_dir=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'toy'))
+TOY = Family(
+    name='toy',
+    defaults=defaults,
+    build_model=build_model,
+    tracker=tracker,
+    build_actor=build_actor,
+    checkpoint_name='Toy',
+    profile_inputs=profile_inputs,
+    experiments_dir=os.path.join(os.path.dirname(os.path.abspath(__file__)), 'data', 'toy'),
+)

@@ -1,5 +1,6 @@
 """Stand-ins for the training tests: a small in-memory video dataset (BaseVideoDataset API), an
 image dataset, a tiny model with OSTrack's output dict, and a tiny lineage config."""
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -10,16 +11,26 @@ from lib.config import load_config
 def write_small_lasot(root, size):
     """Two short synthetic LaSOT-layout sequences of (w, h) JPEG frames (quality 90) under root."""
     from lib.utils.synthetic import write_lasot
-    write_lasot(str(root), classes=1, seqs_per_class=2, test_per_class=0, size=size, frame_range=(24, 28),
-                quality=90)
+
+    write_lasot(
+        str(root), classes=1, seqs_per_class=2, test_per_class=0, size=size, frame_range=(24, 28), quality=90
+    )
     return str(root)
 
 
 class ToyVideoDataset:
     """Sequences of flat grey frames with a bright box moving right by 1 px per frame."""
 
-    def __init__(self, name='TOY', num_sequences=3, length=30, image_size=(96, 128), invisible=(), video=True,
-                 fail_frames=()):
+    def __init__(
+        self,
+        name='TOY',
+        num_sequences=3,
+        length=30,
+        image_size=(96, 128),
+        invisible=(),
+        video=True,
+        fail_frames=(),
+    ):
         self.name, self.num_sequences, self.length = name, num_sequences, length
         self.image_size, self.invisible, self.video = image_size, set(invisible), video
         self.fail_frames = set(fail_frames)
@@ -57,18 +68,21 @@ class ToyVideoDataset:
     def get_frames(self, seq_id, frame_ids, anno=None, encoded=False):  # arrays even when encoded
         self.frame_requests.append((seq_id, list(frame_ids)))
         if self.fail_frames & set(frame_ids):
-            raise IOError(f'cannot read frame {frame_ids} of sequence {seq_id}')
+            raise OSError(f'cannot read frame {frame_ids} of sequence {seq_id}')
         anno = anno or self.get_sequence_info(seq_id)
         frames, boxes = [], []
         for f in frame_ids:
             f = f if self.video else 0
             img = np.full(self.image_size + (3,), 60, dtype=np.uint8)
             x, y, w, h = [int(v) for v in anno['bbox'][f].tolist()]
-            img[y:y + h, x:x + w] = (200, 120, 40)
+            img[y : y + h, x : x + w] = (200, 120, 40)
             frames.append(img)
             boxes.append(anno['bbox'][f].clone())
-        out = {'bbox': boxes, 'valid': [anno['valid'][0]] * len(boxes),
-               'visible': [anno['visible'][0]] * len(boxes)}
+        out = {
+            'bbox': boxes,
+            'valid': [anno['valid'][0]] * len(boxes),
+            'visible': [anno['visible'][0]] * len(boxes),
+        }
         return frames, out, {'object_class_name': 'toy'}
 
 

@@ -1,5 +1,6 @@
 """The one bootstrap shared by every script in tracking/: puts the repository root on sys.path
 so that `import lib...` works however the script is started (python tracking/x.py, from any cwd)."""
+
 import os
 import sys
 

@@ -1,8 +1,9 @@
 """Score saved tracking results: AUC / OP50 / OP75 / Precision / Norm Precision (and GOT-10k AO/SR),
 several trackers and run ids at once, CSV and plots. See --help; the logic is in lib/test/analysis/cli.py."""
-import _init_paths  # noqa: F401
 
 import sys
+
+import _init_paths  # noqa: F401
 
 from lib.test.analysis.cli import main
 

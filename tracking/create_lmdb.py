@@ -6,6 +6,7 @@
 TRAIN_<k>/; COCO root holding annotations/ and images/; ImageNet VID root holding Data/ (and
 Annotations/ unless cache.json exists). Point *_lmdb_dir in lib/train/admin/local.py at --dst.
 """
+
 import argparse
 import sys
 import time
@@ -16,11 +17,15 @@ from lib.train.dataset.lmdb_builder import BUILDERS, LmdbBuildError, build_lmdb
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument('--dataset', required=True, choices=sorted(BUILDERS))
     parser.add_argument('--src', required=True, help='dataset root in folder form')
     parser.add_argument('--dst', required=True, help='output LMDB path (must not exist unless --overwrite)')
-    parser.add_argument('--overwrite', action='store_true', help='replace an existing --dst once the new one is built')
+    parser.add_argument(
+        '--overwrite', action='store_true', help='replace an existing --dst once the new one is built'
+    )
     args = parser.parse_args()
     start = time.time()
     try:

@@ -4,6 +4,7 @@ generate it ahead of time or, with --force, to regenerate it.
 
     python tracking/create_synthetic_data.py [--root DIR] [--force] [--workers N]
 """
+
 import argparse
 import sys
 import time
@@ -14,11 +15,15 @@ from lib.utils.synthetic import default_root, ensure_default_dataset, is_complet
 
 
 def main():
-    parser = argparse.ArgumentParser(description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument('--root', type=str, default=None,
-                        help='output folder (default: synthetic_dir of lib/train/admin/local.py, '
-                             'else ./data/synthetic)')
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        '--root',
+        type=str,
+        default=None,
+        help='output folder (default: synthetic_dir of lib/train/admin/local.py, else ./data/synthetic)',
+    )
     parser.add_argument('--force', action='store_true', help='regenerate even if the set is complete')
     parser.add_argument('--workers', type=int, default=2, help='worker processes (default 2)')
     args = parser.parse_args()

@@ -3,6 +3,7 @@ the held-out synthetic sequences, print the analysis table and write the plots.
 
     python tracking/quickstart.py [--config tiny_ce] [--save_dir DIR] [--fresh]
 """
+
 import sys
 
 import _init_paths  # noqa: F401

@@ -1,4 +1,5 @@
 """Runs a tracker on a test dataset: python tracking/test.py TRACKER CONFIG --dataset lasot [--threads N]."""
+
 import sys
 
 import _init_paths  # noqa: F401

@@ -1,5 +1,6 @@
 """tracking/benchmark.py: plain vs optimised paths for tracking, batched evaluation, training and data
 loading, in one run on one machine; writes docs/benchmarks.md and optionally a JSON file."""
+
 import argparse
 import sys
 
@@ -9,27 +10,52 @@ OPTIONAL_PARTS = ('precision',)  # needs a trained --checkpoint; run only when a
 
 def parse_args(argv):
     p = argparse.ArgumentParser(description=__doc__)
-    p.add_argument('--script', default=None,
-                   help='tracker family (default: every family that declares benchmark configs)')
+    p.add_argument(
+        '--script',
+        default=None,
+        help='tracker family (default: every family that declares benchmark configs)',
+    )
     p.add_argument('--config', default=None, help='yaml name in experiments/<script>/ (needs --script)')
     p.add_argument('--device', default=None, help="'cpu' or 'cuda' (default: cuda when available)")
     p.add_argument('--json', default=None, metavar='PATH', help='also write the figures as JSON')
-    p.add_argument('--doc', default='docs/benchmarks.md', metavar='PATH',
-                   help="markdown report (default docs/benchmarks.md; '' for none)")
-    p.add_argument('--quick', action='store_true',
-                   help='CI-sized run: tiny configs unless given, few frames/steps, small frames, no compile')
-    p.add_argument('--parts', default=','.join(PARTS),
-                   help=f'comma-separated subset of {",".join(PARTS + OPTIONAL_PARTS)} (default: all but '
-                        f'precision, which measures bf16/fp16 against fp32 on a trained --checkpoint)')
-    p.add_argument('--checkpoint', default=None, help='trained weights of --script/--config for --parts precision')
-    p.add_argument('--dataset', default='synthetic', help='test dataset for --parts precision (default synthetic)')
-    p.add_argument('--sequences', type=int, default=None, help='--parts precision: only the first N sequences')
-    p.add_argument('--precisions', default='bf16,fp16',
-                   help='--parts precision: the half precisions set against fp32 (default bf16,fp16)')
+    p.add_argument(
+        '--doc',
+        default='docs/benchmarks.md',
+        metavar='PATH',
+        help="markdown report (default docs/benchmarks.md; '' for none)",
+    )
+    p.add_argument(
+        '--quick',
+        action='store_true',
+        help='CI-sized run: tiny configs unless given, few frames/steps, small frames, no compile',
+    )
+    p.add_argument(
+        '--parts',
+        default=','.join(PARTS),
+        help=f'comma-separated subset of {",".join(PARTS + OPTIONAL_PARTS)} (default: all but '
+        f'precision, which measures bf16/fp16 against fp32 on a trained --checkpoint)',
+    )
+    p.add_argument(
+        '--checkpoint', default=None, help='trained weights of --script/--config for --parts precision'
+    )
+    p.add_argument(
+        '--dataset', default='synthetic', help='test dataset for --parts precision (default synthetic)'
+    )
+    p.add_argument(
+        '--sequences', type=int, default=None, help='--parts precision: only the first N sequences'
+    )
+    p.add_argument(
+        '--precisions',
+        default='bf16,fp16',
+        help='--parts precision: the half precisions set against fp32 (default bf16,fp16)',
+    )
     p.add_argument('--frames', type=int, default=None, help='timed frames per tracker path')
     p.add_argument('--batch_sequences', default=None, help='batch sizes for the batched part, e.g. 8,32')
-    p.add_argument('--train_compile', action='store_true',
-                   help='also time training with torch.compile (compilation takes minutes)')
+    p.add_argument(
+        '--train_compile',
+        action='store_true',
+        help='also time training with torch.compile (compilation takes minutes)',
+    )
     p.add_argument('--train_batch', type=int, default=None, help='training batch size (default: the config)')
     args = p.parse_args(argv)
     if args.config and not args.script:
@@ -43,13 +69,16 @@ def parse_args(argv):
     args.precisions = tuple(v.strip() for v in args.precisions.split(',') if v.strip())
     bad = sorted(set(args.precisions) - {'bf16', 'fp16'})
     if bad or not args.precisions:
-        p.error(f'--precisions: expected bf16 and/or fp16 (comma-separated), got {",".join(bad) or "nothing"}')
+        p.error(
+            f'--precisions: expected bf16 and/or fp16 (comma-separated), got {",".join(bad) or "nothing"}'
+        )
     return args
 
 
 def default_models(quick: bool) -> dict[str, str]:
     """{family: config} of the families that declare benchmark configs (the tiny ones with quick)."""
     from lib.families import family_names, get_family
+
     configs = {name: get_family(name).benchmark_configs for name in family_names()}
     return {name: pair[1 if quick else 0] for name, pair in configs.items() if pair}
 
@@ -69,9 +98,12 @@ def _arithmetic_needed(row, fps, what):
     if not row.get('network_gflop'):
         return ''
     needed = fps * row['network_gflop']
-    return (f"; {what} needs the network alone at {needed:.0f} GFLOP/s, {100 * needed / row['matmul_gflops']:.0f}% "
-            f"of this device's large {row['matmul_dtype']} matmul ({row['matmul_gflops']:.0f} GFLOP/s); "
-            f"{row['path']} runs it at {100 * row['network_gflops'] / row['matmul_gflops']:.0f}%")
+    return (
+        f"; {what} needs the network alone at {needed:.0f} GFLOP/s, "
+        f"{100 * needed / row['matmul_gflops']:.0f}% "
+        f"of this device's large {row['matmul_dtype']} matmul ({row['matmul_gflops']:.0f} GFLOP/s); "
+        f"{row['path']} runs it at {100 * row['network_gflops'] / row['matmul_gflops']:.0f}%"
+    )
 
 
 def findings(results, device_type):
@@ -86,72 +118,122 @@ def findings(results, device_type):
         if device_type == 'cuda':
             top = max(rows, key=lambda r: r['value'])
             ok = top['value'] >= 1000 and top['ratio_to_plain'] >= 3
-            lines.append(f"{model} tracker on GPU: best {top['path']} {top['value']:.0f} FPS, "
-                         f"{top['ratio_to_plain']:.2f}x plain (target >= 1000 FPS and >= 3x): "
-                         f"{'met' if ok else 'NOT met'}" + _arithmetic_needed(top, 1000, '1000 FPS'))
+            lines.append(
+                f"{model} tracker on GPU: best {top['path']} {top['value']:.0f} FPS, "
+                f"{top['ratio_to_plain']:.2f}x plain (target >= 1000 FPS and >= 3x): "
+                f"{'met' if ok else 'NOT met'}" + _arithmetic_needed(top, 1000, '1000 FPS')
+            )
         else:
             ok = best['ratio_to_plain'] >= 1.5
             target_fps = 1.5 * best['value'] / best['ratio_to_plain']
-            lines.append(f"{model} tracker on CPU: best fp32 path {best['path']} {best['value']:.1f} FPS, "
-                         f"{best['ratio_to_plain']:.2f}x plain (target >= 1.5x): {'met' if ok else 'NOT met'}"
-                         + _arithmetic_needed(best, target_fps, '1.5x plain'))
+            lines.append(
+                f"{model} tracker on CPU: best fp32 path {best['path']} {best['value']:.1f} FPS, "
+                f"{best['ratio_to_plain']:.2f}x plain (target >= 1.5x): {'met' if ok else 'NOT met'}"
+                + _arithmetic_needed(best, target_fps, '1.5x plain')
+            )
     for name, r in by_name.items():
         if name.startswith('train_samples_per_s.') and r['path'] != 'plain' and device_type == 'cuda':
-            lines.append(f"{name}: {r['ratio_to_plain']:.2f}x plain (target >= 1.5x on GPU): "
-                         f"{'met' if r['ratio_to_plain'] >= 1.5 else 'NOT met'}")
+            lines.append(
+                f"{name}: {r['ratio_to_plain']:.2f}x plain (target >= 1.5x on GPU): "
+                f"{'met' if r['ratio_to_plain'] >= 1.5 else 'NOT met'}"
+            )
         if name.startswith('half_agreement.'):
-            lines.append(f"{name}: IoU >= 0.99 with the fp32 boxes on {r['value']:.2f}% of frames (target >= 99%): "
-                         f"{'met' if r['value'] >= 99 else 'NOT met'}")
+            lines.append(
+                f"{name}: IoU >= 0.99 with the fp32 boxes on {r['value']:.2f}% of frames (target >= 99%): "
+                f"{'met' if r['value'] >= 99 else 'NOT met'}"
+            )
         if name.startswith('loader_samples_per_s_per_worker.') and r['path'] != 'plain':
-            lines.append(f"{name}: {r['ratio_to_plain']:.2f}x plain per worker (target >= 2x): "
-                         f"{'met' if r['ratio_to_plain'] >= 2 else 'NOT met'}")
+            lines.append(
+                f"{name}: {r['ratio_to_plain']:.2f}x plain per worker (target >= 2x): "
+                f"{'met' if r['ratio_to_plain'] >= 2 else 'NOT met'}"
+            )
     return lines
 
 
 def run(args, print_fn=print):
     import torch
+
     from lib.benchmark import report
+
     device = args.device or ('cuda' if torch.cuda.is_available() else 'cpu')
     if torch.device(device).type == 'cuda' and not torch.cuda.is_available():
         raise SystemExit(f"benchmark: --device {device} but this torch build sees no CUDA device")
     quick = args.quick
     frame_size = (320, 240) if quick else (1280, 720)
     frames = args.frames or (6 if quick else 60)
-    batch_sizes = [int(v) for v in args.batch_sequences.split(',')] if args.batch_sequences else \
-        ([2] if quick else [8, 32])
+    batch_sizes = (
+        [int(v) for v in args.batch_sequences.split(',')]
+        if args.batch_sequences
+        else ([2] if quick else [8, 32])
+    )
     results = []
     for script, config in models(args):
         plain_fps = None
         if 'tracking' in args.parts:
             from lib.benchmark.tracking import measure_tracker_fps
-            rows = measure_tracker_fps(script, config, device=device, frames=frames, warmup=2 if quick else 10,
-                                       frame_size=frame_size, quick=quick, print_fn=print_fn)
+
+            rows = measure_tracker_fps(
+                script,
+                config,
+                device=device,
+                frames=frames,
+                warmup=2 if quick else 10,
+                frame_size=frame_size,
+                quick=quick,
+                print_fn=print_fn,
+            )
             plain_fps = rows[0]['value']
             results += rows
         if 'batched' in args.parts:
             from lib.benchmark.tracking import measure_batched_fps
-            results += measure_batched_fps(script, config, device=device, batch_sizes=batch_sizes,
-                                           frames=frames, frame_size=frame_size, plain_fps=plain_fps,
-                                           print_fn=print_fn)
+
+            results += measure_batched_fps(
+                script,
+                config,
+                device=device,
+                batch_sizes=batch_sizes,
+                frames=frames,
+                frame_size=frame_size,
+                plain_fps=plain_fps,
+                print_fn=print_fn,
+            )
         if 'training' in args.parts:
             from lib.benchmark.training import measure_training_paths
-            paths = ('plain', 'optimized', 'optimized_compile') if args.train_compile else ('plain', 'optimized')
-            rows = measure_training_paths(script, config, device=device, paths=paths,
-                                          batch_size=args.train_batch or (2 if quick else None),
-                                          steps=2 if quick else 10, warmup=1 if quick else 3)
+
+            paths = (
+                ('plain', 'optimized', 'optimized_compile') if args.train_compile else ('plain', 'optimized')
+            )
+            rows = measure_training_paths(
+                script,
+                config,
+                device=device,
+                paths=paths,
+                batch_size=args.train_batch or (2 if quick else None),
+                steps=2 if quick else 10,
+                warmup=1 if quick else 3,
+            )
             results += rows
             for r in rows:
                 print_fn(f"{r['name']}: {r['value']:.1f} samples/s")
         if 'precision' in args.parts:
             from lib.benchmark.precision import measure_half_precision
-            rows = measure_half_precision(script, config, args.checkpoint, dataset=args.dataset, device=device,
-                                          precisions=args.precisions, max_sequences=args.sequences,
-                                          print_fn=print_fn)
+
+            rows = measure_half_precision(
+                script,
+                config,
+                args.checkpoint,
+                dataset=args.dataset,
+                device=device,
+                precisions=args.precisions,
+                max_sequences=args.sequences,
+                print_fn=print_fn,
+            )
             results += rows
             for r in rows:
                 print_fn(f"{r['name']}: {r['value']:.1f} {r['unit']}")
         if 'data' in args.parts:
             from lib.benchmark.data import measure_loader
+
             rows = measure_loader(script, config, path='both', quick=quick)
             results += rows
             for r in rows:

@@ -21,6 +21,7 @@ own threads off, as in a DataLoader worker (the previous settings are restored a
 of TRAIN.BATCH_SIZE samples (at most `samples`) is collated as the loader does; decoding time is
 reported in the notes.
 """
+
 import contextlib
 import os
 import tempfile
@@ -37,11 +38,20 @@ WARMUP_SAMPLES = 2
 def write_frames(workdir, frame_size, quality=90, sequences=2, frames=(30, 40)):
     """The benchmark's LaSOT-layout set under workdir (reused when already complete); returns its root."""
     from lib.utils.synthetic import write_lasot
+
     width, height = (int(v) for v in frame_size)
     root = os.path.join(workdir, f'lasot_{width}x{height}_q{quality}')
     if not os.path.isfile(os.path.join(root, 'training_set.txt')):  # written last by write_lasot
-        write_lasot(root, classes=1, seqs_per_class=sequences, test_per_class=0, seed=0, size=(width, height),
-                    frame_range=frames, quality=quality)
+        write_lasot(
+            root,
+            classes=1,
+            seqs_per_class=sequences,
+            test_per_class=0,
+            seed=0,
+            size=(width, height),
+            frame_range=frames,
+            quality=quality,
+        )
     return root
 
 
@@ -98,6 +108,7 @@ def _timed_lasot(root):
 def build_processing(script, cfg, fast):
     """The family's training processing (as its training run builds it) with the given path."""
     from lib.families import get_family
+
     return get_family(script).build_processing(cfg, training=True, fast=fast)
 
 
@@ -106,6 +117,7 @@ def _worker_threads():
     """One torch thread and no OpenCV threads, as lib/train/data/loader.py::worker_init sets them."""
     import cv2
     import torch
+
     saved = torch.get_num_threads(), cv2.getNumThreads()
     torch.set_num_threads(1)
     cv2.setNumThreads(0)
@@ -118,26 +130,32 @@ def _worker_threads():
 
 def _check(script, config, path, samples, frame_size):
     from lib.config import available_configs
+
     if path not in PATHS + ('both',):
         raise ValueError(f"measure_loader: path must be one of {', '.join(PATHS + ('both',))}, got {path!r}")
     if config not in available_configs(script):
-        raise ValueError(f"measure_loader: no config '{config}' for '{script}' (experiments/{script}/"
-                         f"{config}.yaml); available: {', '.join(available_configs(script)) or 'none'}")
+        raise ValueError(
+            f"measure_loader: no config '{config}' for '{script}' (experiments/{script}/"
+            f"{config}.yaml); available: {', '.join(available_configs(script)) or 'none'}"
+        )
     if int(samples) < 1:
         raise ValueError(f'measure_loader: samples must be positive, got {samples}')
     if len(frame_size) != 2 or min(int(v) for v in frame_size) < 32:
-        raise ValueError(f'measure_loader: frame_size must be (width, height) of at least 32, '
-                         f'got {frame_size!r}')
+        raise ValueError(
+            f'measure_loader: frame_size must be (width, height) of at least 32, got {frame_size!r}'
+        )
 
 
-def measure_loader(script, config, path='plain', samples=64, frame_size=(1280, 720), workdir=None,
-                   quick=False, seed=0):
+def measure_loader(
+    script, config, path='plain', samples=64, frame_size=(1280, 720), workdir=None, quick=False, seed=0
+):
     """Samples/s of one worker for `path` ('plain', 'fast' or 'both'): a list of result dicts (module doc).
     quick=True: QUICK_FRAME_SIZE frames and at most QUICK_SAMPLES samples (for tests and CI)."""
     from lib.config import CfgNode, load_config
     from lib.train.data.loader import collate_stack1
     from lib.train.data.pipeline import build_sampler
     from lib.utils.image_io import default_backend
+
     _check(script, config, path, samples, frame_size)
     if quick:
         frame_size, samples = QUICK_FRAME_SIZE, min(int(samples), QUICK_SAMPLES)
@@ -154,8 +172,12 @@ def measure_loader(script, config, path='plain', samples=64, frame_size=(1280, 7
         for p in paths:
             dataset = _timed_lasot(root)
             processing = build_processing(script, cfg, p == 'fast')
-            runs[p] = {'dataset': dataset, 'seconds': 0.0, 'count': 0,
-                       'sampler': build_sampler(cfg, split, [dataset], processing, seed=seed)}
+            runs[p] = {
+                'dataset': dataset,
+                'seconds': 0.0,
+                'count': 0,
+                'sampler': build_sampler(cfg, split, [dataset], processing, seed=seed),
+            }
         stack.enter_context(_worker_threads())
         for p, run in runs.items():  # warm-up: lazy imports, first allocations; not timed
             with default_backend(DECODER[p]):
@@ -176,11 +198,19 @@ def measure_loader(script, config, path='plain', samples=64, frame_size=(1280, 7
         rate = rates[p]
         ratio = rate / rates['plain'] if p != 'plain' and 'plain' in rates else None
         decode_ms = 1e3 * run['dataset'].decode_s / run['count']
-        results.append({
-            'name': f'{METRIC}.{script}.{config}.{p}', 'value': float(rate), 'unit': 'samples/s', 'path': p,
-            'ratio_to_plain': ratio,
-            'notes': (f"{run['count']} samples in batches of {batch}, one process (1 torch thread, no OpenCV "
-                      f"threads), synthetic {frame_size[0]}x{frame_size[1]} JPEG q90 frames, decoder "
-                      f"{DECODER[p]}, processing {p}; reading + decoding {decode_ms:.1f} of "
-                      f"{1e3 / rate:.1f} ms/sample")})
+        results.append(
+            {
+                'name': f'{METRIC}.{script}.{config}.{p}',
+                'value': float(rate),
+                'unit': 'samples/s',
+                'path': p,
+                'ratio_to_plain': ratio,
+                'notes': (
+                    f"{run['count']} samples in batches of {batch}, one process (1 torch thread, no OpenCV "
+                    f"threads), synthetic {frame_size[0]}x{frame_size[1]} JPEG q90 frames, decoder "
+                    f"{DECODER[p]}, processing {p}; reading + decoding {decode_ms:.1f} of "
+                    f"{1e3 / rate:.1f} ms/sample"
+                ),
+            }
+        )
     return results

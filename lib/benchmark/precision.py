@@ -13,6 +13,7 @@ free-running trajectories part for good after the first differing frame, which m
 than numerics. The random-weight tests (tests/test_inference_paths.py) cannot judge bf16 with candidate
 elimination: an untrained network ranks tokens by noise.
 """
+
 import warnings
 
 import numpy as np
@@ -35,8 +36,10 @@ def ground_truth_positions(seq):
     was (the first box when it never was)."""
     gt = np.asarray(seq.ground_truth_rect, dtype=np.float64)
     if len(gt) != len(seq.frames):
-        raise ValueError(f"sequence '{seq.name}' has ground truth for {len(gt)} of {len(seq.frames)} frames; "
-                         f"half-precision agreement needs a dataset with a box on every frame")
+        raise ValueError(
+            f"sequence '{seq.name}' has ground truth for {len(gt)} of {len(seq.frames)} frames; "
+            f"half-precision agreement needs a dataset with a box on every frame"
+        )
     positions, last = [], gt[0]
     for box, visible in zip(gt, _visible(seq)):
         last = box if visible else last
@@ -44,26 +47,41 @@ def ground_truth_positions(seq):
     return positions
 
 
-def measure_half_precision(script, config, checkpoint, dataset='synthetic', device='cpu', precisions=PRECISIONS,
-                           max_sequences=None, print_fn=None):
+def measure_half_precision(
+    script,
+    config,
+    checkpoint,
+    dataset='synthetic',
+    device='cpu',
+    precisions=PRECISIONS,
+    max_sequences=None,
+    print_fn=None,
+):
     """Rows (one per precision) of the percentage of frames whose box has IoU >= 0.99 with the fp32 box."""
+    from lib.benchmark.agreement import track_boxes
     from lib.test.evaluation.datasets import get_dataset
     from lib.test.tracker import build_tracker
-    from lib.test.tracker.agreement import track_boxes
     from lib.test.tracker.options import InferenceOptions
     from lib.utils.box_ops import box_iou_xywh
+
     unknown = sorted(set(precisions) - {'fp32', 'bf16', 'fp16'})
     if unknown:
-        raise ValueError(f'half-precision agreement: unknown precision(s) {unknown}; expected bf16, fp16 or fp32')
+        raise ValueError(
+            f'half-precision agreement: unknown precision(s) {unknown}; expected bf16, fp16 or fp32'
+        )
     sequences = get_dataset(dataset)
     if max_sequences:
-        sequences = sequences[:int(max_sequences)]
+        sequences = sequences[: int(max_sequences)]
     if len(sequences) == 0:
         raise ValueError(f"half-precision agreement: dataset '{dataset}' has no sequences")
     with warnings.catch_warnings():  # the bf16-with-CE advice: measuring that is this function's point
         warnings.filterwarnings('ignore', message='bf16 autocast with candidate elimination')
-        trackers = {p: build_tracker(script, config, checkpoint=checkpoint, device=device,
-                                     options=InferenceOptions(precision=p)) for p in ('fp32',) + tuple(precisions)}
+        trackers = {
+            p: build_tracker(
+                script, config, checkpoint=checkpoint, device=device, options=InferenceOptions(precision=p)
+            )
+            for p in ('fp32',) + tuple(precisions)
+        }
     ious = {p: [] for p in precisions}
     identical = dict.fromkeys(precisions, 0)
     visible = []
@@ -83,13 +101,22 @@ def measure_half_precision(script, config, checkpoint, dataset='synthetic', devi
     for p in precisions:
         iou = np.concatenate(ious[p])
         good = iou >= 0.99
-        rows.append({
-            'name': f'{METRIC}.{script}.{config}.{p}', 'value': 100.0 * float(good.mean()),
-            'unit': '% of frames IoU>=0.99', 'path': p, 'ratio_to_plain': None,
-            'notes': (f"{p} vs fp32 (fast paths) on checkpoint {checkpoint}, dataset {dataset}: {len(sequences)} "
-                      f"sequences, {len(iou)} frames ({int(identical[p])} bit-identical), each from the "
-                      f"ground-truth position; min IoU "
-                      f"{iou.min():.4f}, {int((iou < 0.5).sum())} frames below 0.5; target visible: "
-                      f"{100.0 * float(good[visible].mean()) if visible.any() else float('nan'):.1f}% of "
-                      f"{int(visible.sum())} frames")})
+        rows.append(
+            {
+                'name': f'{METRIC}.{script}.{config}.{p}',
+                'value': 100.0 * float(good.mean()),
+                'unit': '% of frames IoU>=0.99',
+                'path': p,
+                'ratio_to_plain': None,
+                'notes': (
+                    f"{p} vs fp32 (fast paths) on checkpoint {checkpoint}, dataset {dataset}: "
+                    f"{len(sequences)} sequences, {len(iou)} frames ({int(identical[p])} bit-identical), "
+                    f"each from the "
+                    f"ground-truth position; min IoU "
+                    f"{iou.min():.4f}, {int((iou < 0.5).sum())} frames below 0.5; target visible: "
+                    f"{100.0 * float(good[visible].mean()) if visible.any() else float('nan'):.1f}% of "
+                    f"{int(visible.sum())} frames"
+                ),
+            }
+        )
     return rows

@@ -18,6 +18,7 @@ the training step is timed (the data pipeline has its own benchmark). The step r
 epoch (TRAIN.EPOCH // 2 by default), where candidate elimination and CompressTracker's replacement
 schedule are active as in most of a real run.
 """
+
 import contextlib
 import io
 import math
@@ -39,6 +40,7 @@ AMP_CHOICES = ('off', 'bf16', 'fp16')
 def benchmark_config(script, config, batch_size=None):
     """The merged config with pretrained files cleared (random weights) and the batch size set."""
     from lib.config import load_config
+
     cfg = load_config(script, config)
     cfg.MODEL.PRETRAIN_FILE = ''
     if batch_size is not None:
@@ -59,12 +61,12 @@ def lineage_batch(cfg, batch, generator):
     """OSTrack-lineage actor input (the default Family.synthetic_batch): (1, B, ...) crops and normalised
     x, y, w, h boxes; template targets centred (half the crop), search targets jittered."""
     z, x = cfg.DATA.TEMPLATE.SIZE, cfg.DATA.SEARCH.SIZE
-    return {'template_images': torch.randn(1, batch, 3, z, z, generator=generator),
-            'search_images': torch.randn(1, batch, 3, x, x, generator=generator),
-            'template_anno': _random_boxes(generator, batch, (0.5, 0.02), (0.35, 0.6))[None],
-            'search_anno': _random_boxes(generator, batch, (0.5, 0.15), (0.12, 0.35))[None]}
-
-
+    return {
+        'template_images': torch.randn(1, batch, 3, z, z, generator=generator),
+        'search_images': torch.randn(1, batch, 3, x, x, generator=generator),
+        'template_anno': _random_boxes(generator, batch, (0.5, 0.02), (0.35, 0.6))[None],
+        'search_anno': _random_boxes(generator, batch, (0.5, 0.15), (0.12, 0.35))[None],
+    }
 
 
 def synthetic_batch(script, cfg, batch_size=None, seed=0):
@@ -83,22 +85,27 @@ def path_options(path, device, amp=None):
         raise ValueError(f"amp {amp!r} is not one of {', '.join(AMP_CHOICES)}")
     plain = path == 'plain'
     default_amp = None if plain else OPTIMIZED_AMP.get(torch.device(device).type, 'bf16')
-    return {'amp': default_amp if amp is None else (None if amp == 'off' else amp),
-            'attention': 'explicit' if plain else 'sdpa', 'fused': False if plain else 'auto',
-            'compile': path == 'optimized_compile'}
+    return {
+        'amp': default_amp if amp is None else (None if amp == 'off' else amp),
+        'attention': 'explicit' if plain else 'sdpa',
+        'fused': False if plain else 'auto',
+        'compile': path == 'optimized_compile',
+    }
 
 
 class TrainingStep:
     """A family's real training step on one fixed batch: build once, then each call is one full step
     (through the shared Trainer's autocast and step) and returns the loss as a float."""
 
-    def __init__(self, script, config, device='cpu', path='plain', batch_size=None, amp=None, epoch=None,
-                 seed=0):
+    def __init__(
+        self, script, config, device='cpu', path='plain', batch_size=None, amp=None, epoch=None, seed=0
+    ):
         from lib.models import build_model_from_cfg
         from lib.models.layers.attention import set_attention_impl
         from lib.train.run_training import compile_network
         from lib.train.trainers.optim import build_optimizer, is_fused
         from lib.train.trainers.trainer import Trainer, move_to_device
+
         self.script, self.config, self.path = script, config, path
         self.device = torch.device(device)
         self.options = path_options(path, self.device, amp)
@@ -119,10 +126,20 @@ class TrainingStep:
         optimizer = build_optimizer(cfg, groups, fused=self.options['fused'])
         self.fused = is_fused(optimizer)
         self.actor = family.build_actor(cfg, net, None)
-        self.trainer = Trainer(self.actor, [], optimizer, None, max_epochs=cfg.TRAIN.EPOCH, checkpoint_dir='',
-                               checkpoint_name='benchmark', grad_clip_norm=cfg.TRAIN.GRAD_CLIP_NORM,
-                               amp=self.options['amp'], device=self.device, save_resume_state=False,
-                               show_progress=False)
+        self.trainer = Trainer(
+            self.actor,
+            [],
+            optimizer,
+            None,
+            max_epochs=cfg.TRAIN.EPOCH,
+            checkpoint_dir='',
+            checkpoint_name='benchmark',
+            grad_clip_norm=cfg.TRAIN.GRAD_CLIP_NORM,
+            amp=self.options['amp'],
+            device=self.device,
+            save_resume_state=False,
+            show_progress=False,
+        )
         self.actor.train(True)
         self.actor.on_epoch_start(self.epoch)
         batch = synthetic_batch(script, cfg, self.batch_size, seed=seed)
@@ -134,8 +151,10 @@ class TrainingStep:
             loss, _ = self.actor(self.batch)
         value = float(loss.detach())
         if not math.isfinite(value):  # as the trainer does: never time steps on NaN weights
-            raise FloatingPointError(f'non-finite training loss {value} in the {self.script}/{self.config} '
-                                     f'benchmark ({self.notes()})')
+            raise FloatingPointError(
+                f'non-finite training loss {value} in the {self.script}/{self.config} '
+                f'benchmark ({self.notes()})'
+            )
         self.trainer.step(loss)
         return value
 
@@ -145,10 +164,15 @@ class TrainingStep:
 
     def notes(self, seconds_per_step=None):
         o = self.options
-        parts = [f'device {self.device}', f'batch {self.batch_size}', f'epoch {self.epoch}',
-                 f"amp {o['amp'] or 'off (fp32)'}", f"attention {o['attention']}",
-                 f"AdamW {'fused' if self.fused else 'multi-tensor'}",
-                 f"compile {'on' if o['compile'] else 'off'}"]
+        parts = [
+            f'device {self.device}',
+            f'batch {self.batch_size}',
+            f'epoch {self.epoch}',
+            f"amp {o['amp'] or 'off (fp32)'}",
+            f"attention {o['attention']}",
+            f"AdamW {'fused' if self.fused else 'multi-tensor'}",
+            f"compile {'on' if o['compile'] else 'off'}",
+        ]
         if o['amp'] is None and self.path != 'plain' and self.device.type == 'cpu':
             parts.append('fp32 on CPU: bf16 autocast measured slower there')
         if seconds_per_step is not None:
@@ -160,8 +184,9 @@ def result_name(script, config, path):
     return f'{METRIC}.{script}.{config}.{path}'
 
 
-def measure_training(script, config, device='cpu', path='plain', batch_size=None, steps=10, warmup=3,
-                     amp=None):
+def measure_training(
+    script, config, device='cpu', path='plain', batch_size=None, steps=10, warmup=3, amp=None
+):
     """Samples/s (batch size / median step time) of `steps` timed training steps after `warmup` untimed
     ones (compilation, allocator warm-up) on `path`. Returns [result dict] (ratio_to_plain None;
     measure_training_paths fills it)."""
@@ -178,15 +203,24 @@ def measure_training(script, config, device='cpu', path='plain', batch_size=None
         step.synchronize()
         times.append(time.perf_counter() - start)
     seconds = float(np.median(times))  # the median resists other processes' bursts on shared machines
-    return [{'name': result_name(script, config, path), 'value': step.batch_size / seconds,
-             'unit': 'samples/s', 'path': path, 'ratio_to_plain': None, 'notes': step.notes(seconds)}]
+    return [
+        {
+            'name': result_name(script, config, path),
+            'value': step.batch_size / seconds,
+            'unit': 'samples/s',
+            'path': path,
+            'ratio_to_plain': None,
+            'notes': step.notes(seconds),
+        }
+    ]
 
 
 def measure_training_paths(script, config, device='cpu', paths=('plain', 'optimized'), **kwargs):
     """measure_training for each path (plain first, added if missing), with ratio_to_plain filled."""
     paths = ['plain'] + [p for p in paths if p != 'plain']
-    results = [r for path in paths for r in measure_training(script, config, device=device, path=path,
-                                                               **kwargs)]
+    results = [
+        r for path in paths for r in measure_training(script, config, device=device, path=path, **kwargs)
+    ]
     plain = results[0]['value']
     for r in results:
         r['ratio_to_plain'] = r['value'] / plain

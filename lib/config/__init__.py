@@ -7,6 +7,7 @@ do not declare is an error naming the yaml file, the key path and the closest va
 whose type differs from the default's is an error too. Every call builds a fresh tree, so no global
 config is mutated behind the caller's back (the lineage's per-sequence re-merge into a module global).
 """
+
 from __future__ import annotations
 
 import copy
@@ -77,8 +78,10 @@ def _check_value(default, value, where):
             return list(value)
     else:
         return value
-    raise ConfigError(f"{where}: expected a value of type {_type_name(default)} "
-                      f"(default {default!r}), got {value!r} ({_type_name(value)})")
+    raise ConfigError(
+        f"{where}: expected a value of type {_type_name(default)} "
+        f"(default {default!r}), got {value!r} ({_type_name(value)})"
+    )
 
 
 def merge_into(cfg, overrides, source, prefix=''):
@@ -98,8 +101,7 @@ def merge_into(cfg, overrides, source, prefix=''):
             merge_into(default, value, source, prefix=path + '.')
         else:
             if isinstance(value, dict) and default is not None:
-                raise ConfigError(f"{source}: key '{path}' is a value ({_type_name(default)}), "
-                                  f"not a mapping")
+                raise ConfigError(f"{source}: key '{path}' is a value ({_type_name(default)}), not a mapping")
             cfg[key] = _check_value(default, value, f"{source}: key '{path}'")
     return cfg
 
@@ -119,6 +121,7 @@ def add_training_speed_keys(train):
 
 def _family(script: str):
     from lib.families import UnknownFamilyError, get_family
+
     try:
         return get_family(script)
     except UnknownFamilyError as e:
@@ -163,6 +166,7 @@ def load_config(script: str, config_name: str | None = None, yaml_path: str | No
         choices = available_configs(script)
         close = difflib.get_close_matches(config_name or '', choices, n=1, cutoff=0.0)
         hint = f"; did you mean '{close[0]}'?" if close else ''
-        raise ConfigError(f"config file not found: {path}{hint} (available for {script}: "
-                          f"{', '.join(choices) or 'none'})")
+        raise ConfigError(
+            f"config file not found: {path}{hint} (available for {script}: {', '.join(choices) or 'none'})"
+        )
     return merge_into(cfg, load_yaml(path), path)

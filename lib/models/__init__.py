@@ -5,6 +5,7 @@
 The family (lib/families.py) says how its network is built and how its checkpoints load; family code is
 imported only when a family is asked for, so importing lib.models is cheap.
 """
+
 from __future__ import annotations
 
 from lib.families import get_family
@@ -24,18 +25,25 @@ def load_weights(model, checkpoint: str, strict: bool = True):
     """Loads a checkpoint file (tensor-only; 'net'/'model'/'state_dict' unwrapped) into `model`. A strict
     mismatch raises ValueError naming the file and the first missing / unexpected / mis-shaped keys."""
     from lib.utils.checkpoint import load_tensors
+
     state = load_tensors(checkpoint)
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
-    shapes = [f'{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
-              for k in own if k in state and state[k].shape != own[k].shape]
+    shapes = [
+        f'{k} {tuple(state[k].shape)} vs model {tuple(own[k].shape)}'
+        for k in own
+        if k in state and state[k].shape != own[k].shape
+    ]
     if shapes or (strict and (missing or unexpected)):
-        parts = [f'{len(missing)} missing (e.g. {missing[:4]})' if missing else '',
-                 f'{len(unexpected)} unexpected (e.g. {unexpected[:4]})' if unexpected else '',
-                 f'shape mismatches: {shapes[:4]}' if shapes else '']
-        raise ValueError(f"checkpoint {checkpoint} does not fit the model: "
-                         f"{'; '.join(p for p in parts if p)}")
+        parts = [
+            f'{len(missing)} missing (e.g. {missing[:4]})' if missing else '',
+            f'{len(unexpected)} unexpected (e.g. {unexpected[:4]})' if unexpected else '',
+            f'shape mismatches: {shapes[:4]}' if shapes else '',
+        ]
+        raise ValueError(
+            f"checkpoint {checkpoint} does not fit the model: {'; '.join(p for p in parts if p)}"
+        )
     model.load_state_dict(state, strict=strict)
     return model
 
@@ -45,6 +53,7 @@ def build_model(script: str, config_name: str, checkpoint: str | None = None, tr
     puts it in eval mode unless training. The merged config is at model.cfg. The family's
     load_checkpoint reads every layout it knows (LoRAT: trainable-only, unmerged, merged)."""
     from lib.config import load_config
+
     model = build_model_from_cfg(script, load_config(script, config_name), training=training)
     if checkpoint:
         model = get_family(script).load_checkpoint(model, checkpoint)

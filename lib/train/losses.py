@@ -1,4 +1,5 @@
 """Training losses shared by the tracker families. Box losses (GIoU, IoU) live in lib/utils/box_ops.py."""
+
 import torch
 
 
@@ -12,7 +13,7 @@ def focal_loss(prediction, target, alpha=2, beta=4):
     negative = target.lt(1).to(prediction.dtype)
     prediction = prediction.clamp(min=1e-12)
     pos_term = torch.log(prediction) * (1 - prediction) ** alpha * positive
-    neg_term = torch.log(1 - prediction) * prediction ** alpha * (1 - target) ** beta * negative
+    neg_term = torch.log(1 - prediction) * prediction**alpha * (1 - target) ** beta * negative
     num_positive = positive.sum()
     if num_positive == 0:
         return -neg_term.sum()

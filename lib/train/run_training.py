@@ -4,6 +4,7 @@
 Distributed runs take rank, world size and LOCAL_RANK from torchrun's environment variables (nccl on
 CUDA, gloo on CPU); each process seeds python/numpy/torch with seed + rank.
 """
+
 import argparse
 import os
 import random
@@ -17,25 +18,48 @@ from lib.train.launch import load_run_config
 
 def build_parser():
     p = argparse.ArgumentParser(description='Run one training process (use tracking/train.py to launch).')
-    p.add_argument('--script', required=True,
-                   help='tracker family: lib/config/<script>, experiments/<script>/')
-    p.add_argument('--config', required=True,
-                   help='yaml name in experiments/<script>/ (without .yaml), or a path to a .yaml file')
-    p.add_argument('--save_dir', default=None,
-                   help='root of checkpoints/ and logs/ (default: workspace_dir of lib/train/admin/local.py)')
+    p.add_argument(
+        '--script', required=True, help='tracker family: lib/config/<script>, experiments/<script>/'
+    )
+    p.add_argument(
+        '--config',
+        required=True,
+        help='yaml name in experiments/<script>/ (without .yaml), or a path to a .yaml file',
+    )
+    p.add_argument(
+        '--save_dir',
+        default=None,
+        help='root of checkpoints/ and logs/ (default: workspace_dir of lib/train/admin/local.py)',
+    )
     p.add_argument('--seed', type=int, default=42, help='base seed; rank r uses seed + r')
     p.add_argument('--use_lmdb', type=int, choices=(0, 1), default=0)
     p.add_argument('--use_wandb', type=int, choices=(0, 1), default=0)
-    p.add_argument('--resume', default='auto',
-                   help="'auto' (latest state in the checkpoint folder, if any), 'none', "
-                        "or a checkpoint path")
-    p.add_argument('--amp', choices=('off', 'fp16', 'bf16'), default=None,
-                   help='mixed precision (default: fp16 if TRAIN.AMP is true, else off)')
+    p.add_argument(
+        '--resume',
+        default='auto',
+        help="'auto' (latest state in the checkpoint folder, if any), 'none', or a checkpoint path",
+    )
+    p.add_argument(
+        '--amp',
+        choices=('off', 'fp16', 'bf16'),
+        default=None,
+        help='mixed precision (default: fp16 if TRAIN.AMP is true, else off)',
+    )
     p.add_argument('--cudnn_benchmark', type=int, choices=(0, 1), default=0)
-    p.add_argument('--compile', type=int, choices=(0, 1), default=None,
-                   help='torch.compile the network for training (default: TRAIN.COMPILE, else off)')
-    p.add_argument('--set_path', action='append', default=[], metavar='ATTR=PATH',
-                   help='override a path of lib/train/admin/local.py for this run (repeatable)')
+    p.add_argument(
+        '--compile',
+        type=int,
+        choices=(0, 1),
+        default=None,
+        help='torch.compile the network for training (default: TRAIN.COMPILE, else off)',
+    )
+    p.add_argument(
+        '--set_path',
+        action='append',
+        default=[],
+        metavar='ATTR=PATH',
+        help='override a path of lib/train/admin/local.py for this run (repeatable)',
+    )
     p.add_argument('--no_progress', action='store_true', help='no tqdm progress bar')
     p.add_argument('--local_rank', '--local-rank', type=int, default=None, help=argparse.SUPPRESS)
     return p
@@ -53,19 +77,21 @@ def setup_distributed():
         device = torch.device('cpu')
     if world_size > 1:
         import torch.distributed as dist
+
         dist.init_process_group(backend='nccl' if device.type == 'cuda' else 'gloo')
     return rank, world_size, local_rank, device
 
 
 def seed_everything(seed):
     random.seed(seed)
-    np.random.seed(seed % 2 ** 32)
+    np.random.seed(seed % 2**32)
     torch.manual_seed(seed)
 
 
 def make_settings(args, cfg, rank, world_size, local_rank, device):
     from lib.config import experiment_file
     from lib.train.admin.environment import env_settings
+
     settings = env_settings()
     for item in args.set_path:
         attr, sep, value = item.partition('=')
@@ -100,17 +126,24 @@ def build_trainer(args, cfg, settings, device, rank, world_size):
     from lib.train.data.pipeline import build_dataloaders
     from lib.train.trainers import checkpoint as ckpt
     from lib.train.trainers.monitor import TrainLogger
-    from lib.train.trainers.optim import (PER_ITERATION_SCHEDULERS, build_optimizer, build_scheduler,
-                                          global_batch_plan)
+    from lib.train.trainers.optim import (
+        PER_ITERATION_SCHEDULERS,
+        build_optimizer,
+        build_scheduler,
+        global_batch_plan,
+    )
     from lib.train.trainers.trainer import Trainer
 
     family = get_family(args.script)
     if family.build_actor is None:
-        raise ValueError(f"tracker script '{args.script}' has no training actor (its Family declares no build_actor)")
+        raise ValueError(
+            f"tracker script '{args.script}' has no training actor (its Family declares no build_actor)"
+        )
     loaders = build_dataloaders(cfg, settings, make_processing=family.build_processing)
     net = build_model_from_cfg(args.script, cfg, training=True).to(device)
     if cfg.TRAIN.get('GRAD_CHECKPOINT', False):
         from lib.models.layers.grad_checkpoint import enable_grad_checkpointing
+
         enable_grad_checkpointing(net)
     if compile_requested(args, cfg):
         compile_network(net)
@@ -120,27 +153,47 @@ def build_trainer(args, cfg, settings, device, rank, world_size):
     scheduler = build_scheduler(optimizer, cfg, steps_per_epoch=-(-len(loaders[0]) // accum_steps))
     if world_size > 1:
         from torch.nn.parallel import DistributedDataParallel
-        net = DistributedDataParallel(net, device_ids=[device.index] if device.type == 'cuda' else None,
-                                      find_unused_parameters=True)
+
+        net = DistributedDataParallel(
+            net, device_ids=[device.index] if device.type == 'cuda' else None, find_unused_parameters=True
+        )
     actor = family.build_actor(cfg, net, settings)
     name = family.checkpoint_name or type(getattr(net, 'module', net)).__name__
-    logger = TrainLogger(log_file=os.path.join(settings.save_dir, 'logs', f'{args.script}-{args.config}.log'),
-                         tensorboard_dir=os.path.join(settings.tensorboard_dir, settings.project_path),
-                         use_wandb=settings.use_wandb, wandb_name=f'{args.script}/{args.config}',
-                         cfg_dict=cfg.to_dict(), is_main=rank == 0)
-    return Trainer(actor, loaders, optimizer, scheduler, max_epochs=cfg.TRAIN.EPOCH,
-                   checkpoint_dir=ckpt.checkpoint_dir(settings.save_dir, args.script, args.config),
-                   checkpoint_name=name,
-                   checkpoint_due=family.checkpoint_schedule(cfg),
-                   grad_clip_norm=cfg.TRAIN.GRAD_CLIP_NORM, amp=amp_mode(args, cfg), device=device,
-                   print_interval=cfg.TRAIN.PRINT_INTERVAL, logger=logger, cfg_dict=cfg.to_dict(),
-                   info={'script': args.script, 'config': args.config, 'world_size': world_size},
-                   settings=settings, rank=rank, show_progress=not args.no_progress,
-                   grad_accum_steps=accum_steps, lr_step_per_iteration=per_iteration)
+    logger = TrainLogger(
+        log_file=os.path.join(settings.save_dir, 'logs', f'{args.script}-{args.config}.log'),
+        tensorboard_dir=os.path.join(settings.tensorboard_dir, settings.project_path),
+        use_wandb=settings.use_wandb,
+        wandb_name=f'{args.script}/{args.config}',
+        cfg_dict=cfg.to_dict(),
+        is_main=rank == 0,
+    )
+    return Trainer(
+        actor,
+        loaders,
+        optimizer,
+        scheduler,
+        max_epochs=cfg.TRAIN.EPOCH,
+        checkpoint_dir=ckpt.checkpoint_dir(settings.save_dir, args.script, args.config),
+        checkpoint_name=name,
+        checkpoint_due=family.checkpoint_schedule(cfg),
+        grad_clip_norm=cfg.TRAIN.GRAD_CLIP_NORM,
+        amp=amp_mode(args, cfg),
+        device=device,
+        print_interval=cfg.TRAIN.PRINT_INTERVAL,
+        logger=logger,
+        cfg_dict=cfg.to_dict(),
+        info={'script': args.script, 'config': args.config, 'world_size': world_size},
+        settings=settings,
+        rank=rank,
+        show_progress=not args.no_progress,
+        grad_accum_steps=accum_steps,
+        lr_step_per_iteration=per_iteration,
+    )
 
 
 def optimizer_kind(optimizer):
     from lib.train.trainers.optim import is_fused
+
     return 'fused' if is_fused(optimizer) else 'multi-tensor'
 
 
@@ -156,7 +209,9 @@ def compile_network(net):
     """torch.compile the network's forward in place (state_dict keys unchanged). Compilation happens
     on the first batch; a backend failure there is re-raised as CompileError by the caller."""
     if not hasattr(net, 'compile'):
-        raise CompileError(f'--compile needs torch >= 2.2 (nn.Module.compile); this is torch {torch.__version__}')
+        raise CompileError(
+            f'--compile needs torch >= 2.2 (nn.Module.compile); this is torch {torch.__version__}'
+        )
     net.compile()
 
 
@@ -172,22 +227,27 @@ def main(argv=None):
         settings = make_settings(args, cfg, rank, world_size, local_rank, device)
         trainer = build_trainer(args, cfg, settings, device, rank, world_size)
         if rank == 0:
-            trainer.logger.line(f'Training {args.script}/{args.config} on {world_size} process(es), device '
-                                f'{device}, amp {trainer.amp or "off"}, '
-                                f'{optimizer_kind(trainer.optimizer)} AdamW, gradient checkpointing '
-                                f'{"on" if cfg.TRAIN.get("GRAD_CHECKPOINT") else "off"}; '
-                                f'checkpoints in {trainer.checkpoint_dir}')
+            trainer.logger.line(
+                f'Training {args.script}/{args.config} on {world_size} process(es), device '
+                f'{device}, amp {trainer.amp or "off"}, '
+                f'{optimizer_kind(trainer.optimizer)} AdamW, gradient checkpointing '
+                f'{"on" if cfg.TRAIN.get("GRAD_CHECKPOINT") else "off"}; '
+                f'checkpoints in {trainer.checkpoint_dir}'
+            )
         resume = {'auto': 'auto', 'none': None}.get(args.resume, args.resume)
         try:
             trainer.train(resume=resume)
         except Exception as e:
             if compile_requested(args, cfg) and _is_compile_failure(e):
-                raise CompileError(f'torch.compile failed on {device} ({type(e).__name__}: {str(e)[:300]}); '
-                                   f'train without --compile (or TRAIN.COMPILE False)') from e
+                raise CompileError(
+                    f'torch.compile failed on {device} ({type(e).__name__}: {str(e)[:300]}); '
+                    f'train without --compile (or TRAIN.COMPILE False)'
+                ) from e
             raise
     finally:
         if world_size > 1:
             import torch.distributed as dist
+
             if dist.is_initialized():
                 dist.destroy_process_group()
     return 0
@@ -206,6 +266,7 @@ def user_errors():
     from lib.config import ConfigError
     from lib.train.trainers.optim import FusedOptimizerUnsupported
     from lib.utils.local_settings import DatasetPathError, LocalSettingsMissing
+
     return (ConfigError, DatasetPathError, LocalSettingsMissing, CompileError, FusedOptimizerUnsupported)
 
 

@@ -4,6 +4,7 @@ Conventions: boxes are continuous coordinates in pixels. xywh is (x, y, w, h) wi
 corner; xyxy is (x1, y1, x2, y2) with x2 = x + w; cxcywh is (cx, cy, w, h). Every function works on
 the last dimension of a torch tensor or a numpy array and returns the same kind it was given.
 """
+
 import numpy as np
 import torch
 
@@ -107,6 +108,7 @@ def giou_loss(pred_xyxy, target_xyxy):
 def clip_box_xywh(box, height: float, width: float, margin: float = 0) -> list:
     """Clips an x,y,w,h box to the image, keeping at least `margin` pixels of width and height
     (the lineage's clip_box used when mapping a prediction back to the frame)."""
+
     def clip_axis(start, length, size):
         # the near edge stays at least `margin` inside the far image border, the far edge at least
         # `margin` past the near one; the constant comes first so that a NaN edge clips to it

@@ -3,6 +3,7 @@
 generate_ce_template_mask picks the template tokens whose attention ranks the search tokens
 (MODEL.BACKBONE.CE_TEMPLATE_RANGE); adjust_keep_rate is the training-time keep-ratio schedule.
 """
+
 import math
 
 import torch
@@ -44,14 +45,16 @@ def generate_ce_template_mask(cfg, batch, device, template_bb=None):
         cols = (coords[None] >= x0[:, None]) & (coords[None] < x1[:, None])
         rows = (coords[None] >= y0[:, None]) & (coords[None] < y1[:, None])
         pixel_mask = (rows[:, :, None] & cols[:, None, :]).float().unsqueeze(1)
-        small = F.interpolate(pixel_mask, scale_factor=1. / stride, mode='bilinear', align_corners=False)
+        small = F.interpolate(pixel_mask, scale_factor=1.0 / stride, mode='bilinear', align_corners=False)
         return small.flatten(1).to(torch.bool)
-    raise ValueError(f"MODEL.BACKBONE.CE_TEMPLATE_RANGE '{mode}' is not one of ALL, CTR_POINT, CTR_REC, "
-                     f"GT_BOX")
+    raise ValueError(
+        f"MODEL.BACKBONE.CE_TEMPLATE_RANGE '{mode}' is not one of ALL, CTR_POINT, CTR_REC, GT_BOX"
+    )
 
 
-def adjust_keep_rate(epoch, warmup_epochs, total_epochs, iters_per_epoch=1, base_keep_rate=0.5,
-                     max_keep_rate=1.0, iters=-1):
+def adjust_keep_rate(
+    epoch, warmup_epochs, total_epochs, iters_per_epoch=1, base_keep_rate=0.5, max_keep_rate=1.0, iters=-1
+):
     """CE keep rate for `epoch` (1-based, as the trainer counts): 1 before `warmup_epochs`
     (= CE_START_EPOCH), `base_keep_rate` from `total_epochs` (= CE_START_EPOCH + CE_WARM_EPOCH) on, and a
     half-cosine from max_keep_rate down to base in between. `iters` (default epoch * iters_per_epoch)

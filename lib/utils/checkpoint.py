@@ -6,6 +6,7 @@
 itself: its `find_class` resolves only the tensor/storage rebuild functions and OrderedDict and turns
 every other global into an inert stub, so no code from the file is ever executed.
 """
+
 import collections
 import os
 import pickle
@@ -16,11 +17,19 @@ import torch
 WRAPPER_KEYS = ('net', 'model', 'state_dict')
 
 _STORAGE_DTYPES = {
-    'FloatStorage': torch.float32, 'DoubleStorage': torch.float64, 'HalfStorage': torch.float16,
-    'BFloat16Storage': torch.bfloat16, 'LongStorage': torch.int64, 'IntStorage': torch.int32,
-    'ShortStorage': torch.int16, 'CharStorage': torch.int8, 'ByteStorage': torch.uint8,
-    'BoolStorage': torch.bool, 'ComplexFloatStorage': torch.complex64,
-    'ComplexDoubleStorage': torch.complex128, 'UntypedStorage': torch.uint8,
+    'FloatStorage': torch.float32,
+    'DoubleStorage': torch.float64,
+    'HalfStorage': torch.float16,
+    'BFloat16Storage': torch.bfloat16,
+    'LongStorage': torch.int64,
+    'IntStorage': torch.int32,
+    'ShortStorage': torch.int16,
+    'CharStorage': torch.int8,
+    'ByteStorage': torch.uint8,
+    'BoolStorage': torch.bool,
+    'ComplexFloatStorage': torch.complex64,
+    'ComplexDoubleStorage': torch.complex128,
+    'UntypedStorage': torch.uint8,
 }
 
 
@@ -99,8 +108,9 @@ class _TensorOnlyUnpickler(pickle.Unpickler):
         dtype = storage_type.dtype if isinstance(storage_type, _StorageType) else torch.uint8
         if key not in self._storages:
             raw = bytearray(self._archive.read(f'{self._prefix}/data/{key}'))
-            self._storages[key] = torch.frombuffer(raw, dtype=torch.uint8) if raw else \
-                torch.empty(0, dtype=torch.uint8)
+            self._storages[key] = (
+                torch.frombuffer(raw, dtype=torch.uint8) if raw else torch.empty(0, dtype=torch.uint8)
+            )
         flat = self._storages[key]
         return flat.view(dtype) if dtype != torch.uint8 else flat
 
@@ -109,8 +119,10 @@ def read_torch_archive(path):
     """The pickled object of a torch zip checkpoint with every non-tensor global replaced by an inert
     stub (tensors share their archive storage). Never imports or calls anything from the file."""
     if not zipfile.is_zipfile(path):
-        raise CheckpointError(f"{path}: weights_only loading failed and the file is not a torch zip archive "
-                              f"(legacy pre-1.6 format with pickled objects is not supported; re-save it)")
+        raise CheckpointError(
+            f"{path}: weights_only loading failed and the file is not a torch zip archive "
+            f"(legacy pre-1.6 format with pickled objects is not supported; re-save it)"
+        )
     with zipfile.ZipFile(path) as archive:
         pkl_names = [n for n in archive.namelist() if n.endswith('/data.pkl') and n.count('/') == 1]
         if not pkl_names:
@@ -140,13 +152,15 @@ def unwrap_state_dict(obj, path='<checkpoint>'):
             break
         obj = obj[key]
     if not isinstance(obj, dict):
-        raise CheckpointError(f"{path}: expected a state dict (or one under 'net'/'model'/'state_dict'), "
-                              f"got {type(obj).__name__}")
+        raise CheckpointError(
+            f"{path}: expected a state dict (or one under 'net'/'model'/'state_dict'), "
+            f"got {type(obj).__name__}"
+        )
     tensors = {str(k): v for k, v in obj.items() if isinstance(v, torch.Tensor)}
     if not tensors:
         raise CheckpointError(f"{path}: no tensors found (top-level keys: {sorted(map(str, obj))[:10]})")
     if all(k.startswith('module.') for k in tensors):  # saved from DataParallel/DDP
-        tensors = {k[len('module.'):]: v for k, v in tensors.items()}
+        tensors = {k[len('module.') :]: v for k, v in tensors.items()}
     return tensors
 
 
@@ -157,5 +171,6 @@ def load_tensors(path):
         raise FileNotFoundError(f"weights file not found: {path}")
     if path.endswith('.safetensors'):
         from safetensors.torch import load_file
+
         return load_file(path, device='cpu')
     return unwrap_state_dict(read_checkpoint(path), path)

@@ -15,6 +15,7 @@ Geometry of `sample_target(image, (x, y, w, h), factor, output_sz)`:
   float 0/1 padding mask is resized the same way and every non-zero value counts as padding, so a
   resized pixel touched by any padded source pixel is masked.
 """
+
 import math
 
 import cv2
@@ -31,8 +32,10 @@ def crop_window(box_xywh, search_area_factor):
         raise ValueError(f'sample_target: box {list(box_xywh)} (x, y, w, h) is not finite')
     crop_sz = math.ceil(area_side * search_area_factor)
     if crop_sz < 1:
-        raise ValueError(f'sample_target: box {list(box_xywh)} (x, y, w, h) with factor '
-                         f'{search_area_factor} gives an empty crop; w and h must be positive')
+        raise ValueError(
+            f'sample_target: box {list(box_xywh)} (x, y, w, h) with factor '
+            f'{search_area_factor} gives an empty crop; w and h must be positive'
+        )
     x1 = round(x + 0.5 * w - 0.5 * crop_sz)
     y1 = round(y + 0.5 * h - 0.5 * crop_sz)
     return x1, y1, crop_sz
@@ -111,8 +114,9 @@ def sample_target(image, box_xywh, search_area_factor, output_sz=None, mask=None
         else:
             att_mask = np.zeros((output_sz, output_sz), dtype=np.bool_)
         if mask_patch is not None:
-            mask_patch = F.interpolate(mask_patch[None, None], (output_sz, output_sz), mode='bilinear',
-                                       align_corners=False)[0, 0]
+            mask_patch = F.interpolate(
+                mask_patch[None, None], (output_sz, output_sz), mode='bilinear', align_corners=False
+            )[0, 0]
     if mask_patch is None:
         return crop, resize_factor, att_mask
     return crop, resize_factor, att_mask, mask_patch

@@ -8,6 +8,7 @@ The lock file is pip's requirements format (`name==version` a line, `#` comments
 `pip install -r requirements.lock` reads it; `bash install.sh --locked` installs it and then runs
 `--check` on the result.
 """
+
 import argparse
 import importlib.metadata
 import platform
@@ -58,10 +59,13 @@ def format_lock(installed: dict[str, str], header: str = '') -> str:
 def write_lock(path: Path, installed: dict[str, str] | None = None) -> None:
     """Writes the lock atomically (a reader never sees half a file)."""
     from lib.utils.io import atomic_write_text
+
     installed = installed_versions() if installed is None else installed
-    header = (f'Written by python -m lib.utils.environment --write-lock from the environment the test\n'
-              f'suite last passed in: Python {platform.python_version()}, {platform.system()} '
-              f'{platform.machine()}.\nInstall it with: bash install.sh --locked')
+    header = (
+        f'Written by python -m lib.utils.environment --write-lock from the environment the test\n'
+        f'suite last passed in: Python {platform.python_version()}, {platform.system()} '
+        f'{platform.machine()}.\nInstall it with: bash install.sh --locked'
+    )
     atomic_write_text(path, format_lock(installed, header))
 
 
@@ -107,7 +111,9 @@ def compare_with_lock(pins: dict[str, str], installed: dict[str, str]) -> list[s
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog='python -m lib.utils.environment', description=__doc__.split('\n')[0])
+    parser = argparse.ArgumentParser(
+        prog='python -m lib.utils.environment', description=__doc__.split('\n')[0]
+    )
     group = parser.add_mutually_exclusive_group()
     group.add_argument('--write-lock', type=Path, metavar='FILE', help='pin every installed distribution')
     group.add_argument('--check', type=Path, metavar='FILE', help='compare the environment with a lock file')

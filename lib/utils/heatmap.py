@@ -6,6 +6,7 @@ the lineage uses (each root divided by 2 instead of 2a; kept for parity, it give
 sigma = (2 * radius + 1) / 6. Gaussians are combined with an element-wise max and clipped at the
 map border.
 """
+
 import math
 
 import numpy as np
@@ -16,13 +17,13 @@ def gaussian_radius(width, height, min_overlap=0.7):
     """The lineage's CornerNet radius (the 'bug-version': roots divided by 2 instead of 2a)."""
     a1, b1 = 1.0, height + width
     c1 = width * height * (1 - min_overlap) / (1 + min_overlap)
-    r1 = (b1 + math.sqrt(max(b1 ** 2 - 4 * a1 * c1, 0.0))) / 2
+    r1 = (b1 + math.sqrt(max(b1**2 - 4 * a1 * c1, 0.0))) / 2
     a2, b2 = 4.0, 2 * (height + width)
     c2 = (1 - min_overlap) * width * height
-    r2 = (b2 + math.sqrt(max(b2 ** 2 - 4 * a2 * c2, 0.0))) / 2
+    r2 = (b2 + math.sqrt(max(b2**2 - 4 * a2 * c2, 0.0))) / 2
     a3, b3 = 4 * min_overlap, -2 * min_overlap * (height + width)
     c3 = (min_overlap - 1) * width * height
-    r3 = (b3 + math.sqrt(max(b3 ** 2 - 4 * a3 * c3, 0.0))) / 2
+    r3 = (b3 + math.sqrt(max(b3**2 - 4 * a3 * c3, 0.0))) / 2
     return min(r1, r2, r3)
 
 
@@ -46,7 +47,9 @@ def draw_gaussian(heatmap, center_x, center_y, radius):
     if bottom <= top or right <= left:
         return heatmap
     region = heatmap[top:bottom, left:right]
-    heatmap[top:bottom, left:right] = torch.maximum(region, patch[top - y0:bottom - y0, left - x0:right - x0])
+    heatmap[top:bottom, left:right] = torch.maximum(
+        region, patch[top - y0 : bottom - y0, left - x0 : right - x0]
+    )
     return heatmap
 
 

@@ -7,6 +7,7 @@ the last fallback. A missing or corrupt image raises ImageReadError naming the f
 EncodedImage keeps a file's bytes for a reader that decodes later, possibly only the part of a JPEG
 it needs (the fast training crops, lib/utils/jpeg_region.py).
 """
+
 import contextlib
 import os
 import warnings
@@ -21,7 +22,7 @@ class ImageReadError(IOError):
     pass
 
 
-_jpeg4py = None        # the module once it has been shown to work
+_jpeg4py = None  # the module once it has been shown to work
 _jpeg4py_state = None  # None: untried, True: works, False: unavailable (warned once)
 
 
@@ -30,12 +31,16 @@ def _jpeg4py_decoder():
     if _jpeg4py_state is None:
         try:
             import jpeg4py
+
             jpeg4py.JPEG(np.frombuffer(_TINY_JPEG, dtype=np.uint8)).decode()
             _jpeg4py, _jpeg4py_state = jpeg4py, True
         except Exception as e:  # missing package or missing libturbojpeg
             _jpeg4py_state = False
-            warnings.warn(f'jpeg4py is not usable ({type(e).__name__}: {e}); decoding JPEG with OpenCV. '
-                          f'Install libturbojpeg0 for faster decoding.', stacklevel=3)
+            warnings.warn(
+                f'jpeg4py is not usable ({type(e).__name__}: {e}); decoding JPEG with OpenCV. '
+                f'Install libturbojpeg0 for faster decoding.',
+                stacklevel=3,
+            )
     return _jpeg4py if _jpeg4py_state else None
 
 
@@ -86,7 +91,9 @@ def decode_image(data, name='<bytes>', backend=None):
     if image is None:
         try:
             import io
+
             from PIL import Image
+
             with Image.open(io.BytesIO(data)) as im:
                 image = np.asarray(im.convert('RGB'))
         except Exception as e:
@@ -130,6 +137,7 @@ class EncodedImage:
 
     def _regions_possible(self):
         from lib.utils import jpeg_region
+
         return self._decoded is None and _is_jpeg(self.data) and jpeg_region.available()
 
     @property
@@ -137,6 +145,7 @@ class EncodedImage:
         """(H, W, 3), from the JPEG header when the file need not be decoded whole."""
         if self._size is None and self._regions_possible():
             from lib.utils import jpeg_region
+
             try:
                 self._size = jpeg_region.jpeg_size(self.data)
             except jpeg_region.JpegRegionError:
@@ -161,9 +170,11 @@ class EncodedImage:
         else None: the array is then the whole frame, for the caller to take the mean of."""
         if self._regions_possible():
             from lib.utils import jpeg_region
+
             try:
-                return jpeg_region.decode_region(self.data, region, fill=self.undecoded_fill, size=self.shape[:2],
-                                                 mean=mean)
+                return jpeg_region.decode_region(
+                    self.data, region, fill=self.undecoded_fill, size=self.shape[:2], mean=mean
+                )
             except jpeg_region.JpegRegionError:
                 pass  # decoded whole below: the full decoder reports or tolerates the problem
         return (self.decode(), None) if mean else self.decode()
@@ -190,7 +201,9 @@ def decode_for_crops(requests):
     for frame, _, _ in requests:
         if id(frame) in needs and id(frame) not in decoded:
             region, mean = needs[id(frame)]
-            decoded[id(frame)] = frame.decode_region(region, mean=True) if mean else (frame.decode_region(region), None)
+            decoded[id(frame)] = (
+                frame.decode_region(region, mean=True) if mean else (frame.decode_region(region), None)
+            )
     return [decoded.get(id(frame), (frame, None)) for frame, _, _ in requests]
 
 
@@ -200,7 +213,9 @@ def read_encoded_image(path):
 
 
 def encode_jpeg(image_rgb, quality=90):
-    ok, buf = cv2.imencode('.jpg', cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality])
+    ok, buf = cv2.imencode(
+        '.jpg', cv2.cvtColor(image_rgb, cv2.COLOR_RGB2BGR), [cv2.IMWRITE_JPEG_QUALITY, quality]
+    )
     if not ok:
         raise ImageReadError('cannot encode image as JPEG')
     return buf.tobytes()

@@ -1,6 +1,7 @@
 """Atomic file writing: a reader (or a restarted run) sees either the old file or the complete new
 one, never a half-written file. Data goes to a temporary file in the same folder, is flushed to disk,
 then renamed over the target with os.replace, which is atomic on POSIX and Windows."""
+
 import contextlib
 import os
 import tempfile
@@ -38,10 +39,12 @@ def atomic_write_bytes(path, data):
 
 def atomic_torch_save(obj, path):
     import torch
+
     with atomic_open(path, 'wb') as f:
         torch.save(obj, f)
 
 
 def atomic_save_safetensors(tensors, path, metadata=None):
     from safetensors.torch import save
+
     atomic_write_bytes(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata))

@@ -18,9 +18,10 @@ DC coefficients, without decoding the pixels outside the region; see MEAN_TOLERA
 The decoded pixels are the ones a full decode gives (same library, same integer IDCT and fancy
 upsampling; like jpeg4py, EXIF orientation is ignored): the region is widened by MARGIN pixels,
 because next to a cut edge the chroma upsampling differs, and available() checks the equality once
-per process before the library is used. tests/test_jpeg_region.py checks it over subsampling modes, progressive files, restart
-markers and grey files.
+per process before the library is used. tests/test_jpeg_region.py checks it over subsampling modes,
+progressive files, restart markers and grey files.
 """
+
 import ctypes
 import os
 import shlex
@@ -34,7 +35,7 @@ import numpy as np
 SOURCE = os.path.join(os.path.dirname(os.path.abspath(__file__)), 'jpeg_region.c')
 LIBRARY = os.path.join(os.path.dirname(os.path.abspath(__file__)), '_jpeg_region.so')
 ABI_VERSION = 4  # JR_ABI_VERSION in jpeg_region.c
-MARGIN = 16      # pixels decoded beyond each cut edge (at least the widest iMCU's chroma reach)
+MARGIN = 16  # pixels decoded beyond each cut edge (at least the widest iMCU's chroma reach)
 # The DC-coefficient mean colour (decode_region(mean=True)) against the mean of the decoded pixels:
 # they differ by the per-pixel rounding and clamping to [0, 255] of the inverse DCT and the colour
 # conversion, which the coefficients do not see. Measured: at most 0.04 of a level on the synthetic
@@ -58,10 +59,14 @@ class JpegRegionBuildError(RuntimeError):
 def _libjpeg_path(command):
     """The shared libjpeg the compiler would link with -ljpeg, resolved to its file: the decoder opens
     that file at run time (see jpeg_region.c for why it is not linked)."""
-    found = subprocess.run(command + ['-print-file-name=libjpeg.so'], capture_output=True, text=True).stdout.strip()
+    found = subprocess.run(
+        command + ['-print-file-name=libjpeg.so'], capture_output=True, text=True
+    ).stdout.strip()
     if not os.path.isabs(found) or not os.path.exists(found):
-        raise JpegRegionBuildError(f'{" ".join(command)} finds no libjpeg.so; the decoder needs libjpeg-turbo '
-                                   f'(Debian/Ubuntu: apt-get install libjpeg-dev)')
+        raise JpegRegionBuildError(
+            f'{" ".join(command)} finds no libjpeg.so; the decoder needs libjpeg-turbo '
+            f'(Debian/Ubuntu: apt-get install libjpeg-dev)'
+        )
     return os.path.realpath(found)
 
 
@@ -74,13 +79,18 @@ def build(output=LIBRARY, compiler=None):
     os.close(fd)
     try:
         libjpeg = _libjpeg_path(command)
-        result = subprocess.run(command + ['-O2', '-shared', '-fPIC', f'-DJR_LIBJPEG="{libjpeg}"', '-o', partial,
-                                           SOURCE, '-ldl', '-lm'], capture_output=True, text=True)
+        result = subprocess.run(
+            command
+            + ['-O2', '-shared', '-fPIC', f'-DJR_LIBJPEG="{libjpeg}"', '-o', partial, SOURCE, '-ldl', '-lm'],
+            capture_output=True,
+            text=True,
+        )
         if result.returncode != 0:
             raise JpegRegionBuildError(
                 f'building {output} failed ({" ".join(command)} exit {result.returncode}); it needs a C '
                 f'compiler and the libjpeg-turbo headers (Debian/Ubuntu: apt-get install libjpeg-dev):\n'
-                f'{result.stderr.strip()}')
+                f'{result.stderr.strip()}'
+            )
         os.chmod(partial, 0o755)
         os.replace(partial, output)
     except FileNotFoundError as e:
@@ -103,9 +113,11 @@ def _load(path):
     message = ctypes.create_string_buffer(_MESSAGE_LEN)
     if lib.jr_open_libjpeg(message, _MESSAGE_LEN):
         raise JpegRegionError(f'{path} cannot open its libjpeg: {message.value.decode(errors="replace")}')
-    lib.jr_decode.argtypes = [ctypes.c_char_p, ctypes.c_ulong, ctypes.POINTER(ctypes.c_int),
-                              ctypes.POINTER(ctypes.c_int)] + [ctypes.c_int] * 4 + [
-        ctypes.c_void_p, ctypes.c_long, ctypes.POINTER(ctypes.c_double), ctypes.c_char_p, ctypes.c_int]
+    lib.jr_decode.argtypes = (
+        [ctypes.c_char_p, ctypes.c_ulong, ctypes.POINTER(ctypes.c_int), ctypes.POINTER(ctypes.c_int)]
+        + [ctypes.c_int] * 4
+        + [ctypes.c_void_p, ctypes.c_long, ctypes.POINTER(ctypes.c_double), ctypes.c_char_p, ctypes.c_int]
+    )
     return lib
 
 
@@ -116,8 +128,18 @@ def _call(data, region=(0, 0, 0, 0), dst=None, mean=None):
     message = ctypes.create_string_buffer(_MESSAGE_LEN)
     pointer, stride = (None, 0) if dst is None else (dst.ctypes.data, dst.strides[0])
     mean_pointer = None if mean is None else mean.ctypes.data_as(ctypes.POINTER(ctypes.c_double))
-    if _library.jr_decode(data, len(data), ctypes.byref(width), ctypes.byref(height), *region, pointer, stride,
-                          mean_pointer, message, _MESSAGE_LEN):
+    if _library.jr_decode(
+        data,
+        len(data),
+        ctypes.byref(width),
+        ctypes.byref(height),
+        *region,
+        pointer,
+        stride,
+        mean_pointer,
+        message,
+        _MESSAGE_LEN,
+    ):
         raise JpegRegionError(message.value.decode(errors='replace'))
     return height.value, width.value
 
@@ -126,6 +148,7 @@ def _self_test():
     """A region of a small textured 4:2:0 JPEG must equal the same pixels of the full decode, and its DC
     mean colour the mean of those pixels (the decoder reads a private libjpeg-turbo structure for it)."""
     from lib.utils.image_io import decode_image, encode_jpeg
+
     ramp = np.arange(48 * 64 * 3, dtype=np.uint32).reshape(48, 64, 3)
     image = ((ramp * 2654435761) >> 24).astype(np.uint8)  # deterministic noise
     data = encode_jpeg(image)
@@ -135,7 +158,9 @@ def _self_test():
         raise JpegRegionError('its pixels differ from a full decode of the same file')
     exact = decode_image(data).reshape(-1, 3).mean(axis=0)
     if not np.abs(mean - exact).max() <= MEAN_TOLERANCE:
-        raise JpegRegionError(f'its mean colour {mean.tolist()} is not that of a full decode {exact.tolist()}')
+        raise JpegRegionError(
+            f'its mean colour {mean.tolist()} is not that of a full decode {exact.tolist()}'
+        )
 
 
 def available():
@@ -150,8 +175,11 @@ def available():
             _self_test()
         except (OSError, JpegRegionError) as e:
             _library, _state = None, False
-            warnings.warn(f'JPEG region decoding is off ({e}); training decodes whole frames. Build it '
-                          f'with: python -m lib.utils.jpeg_region build', stacklevel=2)
+            warnings.warn(
+                f'JPEG region decoding is off ({e}); training decodes whole frames. Build it '
+                f'with: python -m lib.utils.jpeg_region build',
+                stacklevel=2,
+            )
     return bool(_state)
 
 
@@ -178,8 +206,11 @@ def decode_region(data, region, fill=None, size=None, mean=False, _check=True):
     x1, y1 = min(x1 + MARGIN, width), min(y1 + MARGIN, height)
     if region is None or x1 <= x0 or y1 <= y0:
         x0 = y0 = x1 = y1 = 0
-    out = np.empty((height, width, 3), dtype=np.uint8) if fill is None else np.full((height, width, 3), fill,
-                                                                                       dtype=np.uint8)
+    out = (
+        np.empty((height, width, 3), dtype=np.uint8)
+        if fill is None
+        else np.full((height, width, 3), fill, dtype=np.uint8)
+    )
     colour = np.zeros(3, dtype=np.float64) if mean else None
     if x1 > x0 or mean:
         _call(data, (x0, y0, x1, y1), out, colour)

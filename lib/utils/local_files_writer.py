@@ -1,4 +1,6 @@
-"""Writes lib/train/admin/local.py and lib/test/evaluation/local.py (tracking/create_default_local_file.py)."""
+"""Writes lib/train/admin/local.py and lib/test/evaluation/local.py
+(tracking/create_default_local_file.py)."""
+
 import os
 import shutil
 
@@ -6,8 +8,10 @@ from lib.test.evaluation import environment as test_env
 from lib.train.admin import environment as train_env
 from lib.utils.io import atomic_write_text
 
-HEADER = ('# Written by tracking/create_default_local_file.py. Edit the paths for this machine;\n'
-          '# this file is git-ignored. Datasets you do not use need no path.\n')
+HEADER = (
+    '# Written by tracking/create_default_local_file.py. Edit the paths for this machine;\n'
+    '# this file is git-ignored. Datasets you do not use need no path.\n'
+)
 
 
 def _render_train(paths):
@@ -17,8 +21,14 @@ def _render_train(paths):
 
 
 def _render_test(paths):
-    lines = [HEADER, 'from lib.test.evaluation.environment import EnvSettings', '', '',
-             'def local_env_settings():', '    settings = EnvSettings()']
+    lines = [
+        HEADER,
+        'from lib.test.evaluation.environment import EnvSettings',
+        '',
+        '',
+        'def local_env_settings():',
+        '    settings = EnvSettings()',
+    ]
     lines += [f'    settings.{attr} = {paths[attr]!r}' for attr in test_env.TEST_PATH_ATTRS]
     lines += ['    return settings']
     return '\n'.join(lines) + '\n'

@@ -4,12 +4,14 @@ They keep the lineage's form and attribute names so a user can paste an old loca
 rewrites a file (the lineage overwrote a local.py that merely had a typo), a missing file names the
 command that creates it, and a dataset path is checked only when a dataset is actually used.
 """
+
 import importlib
 import os
 
 REPO_ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-CREATE_COMMAND = ('python tracking/create_default_local_file.py --workspace_dir . '
-                  '--data_dir ./data --save_dir ./output')
+CREATE_COMMAND = (
+    'python tracking/create_default_local_file.py --workspace_dir . --data_dir ./data --save_dir ./output'
+)
 
 
 class LocalSettingsMissing(RuntimeError):
@@ -30,7 +32,8 @@ def import_local_module(module_name):
         path = os.path.join(REPO_ROOT, *module_name.split('.')) + '.py'
         raise LocalSettingsMissing(
             f"{path} does not exist. Create the local path files with:\n    {CREATE_COMMAND}\n"
-            f"(run from the repository root; then edit the paths in it)") from None
+            f"(run from the repository root; then edit the paths in it)"
+        ) from None
 
 
 def apply_defaults(settings, defaults):
@@ -49,5 +52,7 @@ def require_path(settings, attr, layout, local_file, must_be='dir'):
     if path and exists:
         return path
     state = 'is not set' if not path else f"points to '{path}', which does not exist"
-    raise DatasetPathError(f"dataset path '{attr}' {state}. Set {attr} in {local_file} to a folder "
-                           f"with the layout:\n    {layout}")
+    raise DatasetPathError(
+        f"dataset path '{attr}' {state}. Set {attr} in {local_file} to a folder "
+        f"with the layout:\n    {layout}"
+    )

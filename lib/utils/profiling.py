@@ -9,6 +9,7 @@ batch, with warm-up and device synchronisation around the timed loop.
 
 A tracker family plugs in with its Family.profile_inputs(cfg, batch=1) -> tuple of forward arguments.
 """
+
 import copy
 import functools
 import math
@@ -33,6 +34,7 @@ def thop_macs(model, inputs):
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter('ignore', DeprecationWarning)  # thop's distutils version checks
         from thop import profile
+
         macs, params = profile(probe, inputs=tuple(inputs), verbose=False)
     return int(macs), int(params)
 
@@ -81,7 +83,10 @@ def attention_formulas() -> dict:
     every device, kernel and release: the attention products of the algorithm."""
     formulas = {}
     for name in _FUSED_ATTENTION_KERNELS:
-        for op_name, formula in ((name, _attention_forward_flops), (name + '_backward', _attention_backward_flops)):
+        for op_name, formula in (
+            (name, _attention_forward_flops),
+            (name + '_backward', _attention_backward_flops),
+        ):
             op = getattr(torch.ops.aten, op_name, None)
             if op is not None:
                 formulas[op] = formula
@@ -91,6 +96,7 @@ def attention_formulas() -> dict:
 def flop_counter(**kwargs):
     """A FlopCounterMode that counts attention the same whichever fused kernel runs it."""
     from torch.utils.flop_counter import FlopCounterMode
+
     return FlopCounterMode(display=False, custom_mapping=attention_formulas(), **kwargs)
 
 
@@ -139,7 +145,7 @@ def profile_model(model, inputs, device='cpu', iters=50, warmup=10, timing=True,
     if timing:
         for dtype in (torch.float32, half_dtype(device)):
             seconds = measure_latency(copy.deepcopy(model), inputs, device, dtype, warmup, iters)
-            report['latency'][str(dtype).replace('torch.', '')] = {'ms': seconds * 1000, 'fps': 1. / seconds}
+            report['latency'][str(dtype).replace('torch.', '')] = {'ms': seconds * 1000, 'fps': 1.0 / seconds}
     return report
 
 
@@ -148,6 +154,7 @@ def profile_config(script, config_name, device='cpu', iters=50, warmup=10, timin
     from lib.config import load_config
     from lib.families import get_family
     from lib.models import build_model_from_cfg
+
     cfg = load_config(script, config_name)
     family = get_family(script)
     if family.profile_inputs is None:
@@ -155,8 +162,13 @@ def profile_config(script, config_name, device='cpu', iters=50, warmup=10, timin
     counts = _count_on_meta(script, cfg, family)
     if counts is not None and not timing:  # nothing needs real weights
         params = counts.pop()
-        return {'params': params, 'thop_macs': counts[0], 'thop_params': counts[1], 'flops': counts[2],
-                'latency': {}}
+        return {
+            'params': params,
+            'thop_macs': counts[0],
+            'thop_params': counts[1],
+            'flops': counts[2],
+            'latency': {},
+        }
     model = build_model_from_cfg(script, cfg, training=False)
     counts = counts[:3] if counts else None
     return profile_model(model, family.profile_inputs(cfg, batch=1), device, iters, warmup, timing, counts)
@@ -168,6 +180,7 @@ def _count_on_meta(script, cfg, family):
     params], or None when the family's forward needs real values (then the real model is counted)."""
     from lib.families import import_now
     from lib.models import build_model_from_cfg
+
     import_now(family.build_model, family.profile_inputs)
     try:
         with torch.device('meta'):
@@ -179,12 +192,14 @@ def _count_on_meta(script, cfg, family):
 
 
 def format_report(script, config_name, report):
-    lines = [f'{script}/{config_name}',
-             f"  parameters     {report['params'] / 1e6:.3f} M "
-             f"(thop module count {report['thop_params'] / 1e6:.3f} M)",
-             f"  MACs (thop)    {report['thop_macs'] / 1e9:.3f} G  "
-             f"(papers' convention; attention products excluded)",
-             f"  FLOPs (exact)  {report['flops'] / 1e9:.3f} G  (all ops incl. attention; 2 per multiply-add)"]
+    lines = [
+        f'{script}/{config_name}',
+        f"  parameters     {report['params'] / 1e6:.3f} M "
+        f"(thop module count {report['thop_params'] / 1e6:.3f} M)",
+        f"  MACs (thop)    {report['thop_macs'] / 1e9:.3f} G  "
+        f"(papers' convention; attention products excluded)",
+        f"  FLOPs (exact)  {report['flops'] / 1e9:.3f} G  (all ops incl. attention; 2 per multiply-add)",
+    ]
     for name, t in report['latency'].items():
         lines.append(f"  latency {name:<9} {t['ms']:.2f} ms  ({t['fps']:.1f} FPS, batch 1)")
     return '\n'.join(lines)

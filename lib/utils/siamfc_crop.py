@@ -16,6 +16,7 @@ array [[scale_x, scale_y], [translation_x, translation_y]]:
   padding colour (the frame's per-channel mean by default). The affine map actually realised by the
   integer blocks is returned and is the one boxes are mapped with (both ways).
 """
+
 import math
 
 import numpy as np
@@ -34,7 +35,8 @@ def as_size(output_size):
 
 
 def rasterize(box_xyxy):
-    """Whole-pixel cover of continuous boxes: x1, y1 floored; x2, y2 -> floor(x2 + 1 - 1e-4) (end exclusive)."""
+    """Whole-pixel cover of continuous boxes: x1, y1 floored; x2, y2 -> floor(x2 + 1 - 1e-4) (end
+    exclusive)."""
     box = np.array(box_xyxy, dtype=np.float64)
     box[..., 2:] += 1 - RASTER_EPS
     return np.floor(box)
@@ -69,8 +71,10 @@ def context_scale(box_xyxy, area_factor, output_size):
     padded = wh + (area_factor - 1) * wh.sum() * 0.5
     area = padded.prod()
     if not (np.isfinite(area) and area > 0):
-        raise ValueError(f'SiamFC crop: box {list(box_xyxy)} (x1, y1, x2, y2) with area factor {area_factor} '
-                         f'has no positive context area')
+        raise ValueError(
+            f'SiamFC crop: box {list(box_xyxy)} (x1, y1, x2, y2) with area factor {area_factor} '
+            f'has no positive context area'
+        )
     return np.repeat(math.sqrt(float(as_size(output_size).prod()) / area), 2)
 
 
@@ -82,8 +86,16 @@ def crop_params(box_xyxy, area_factor, output_size, scale=None):
     return np.stack((scale, as_size(output_size) / 2.0 - centre * scale))
 
 
-def jittered_crop_params(box_xyxy, area_factor, output_size, scale_jitter, translation_jitter, rng,
-                         min_object_size=(0.0, 0.0), retry=10):
+def jittered_crop_params(
+    box_xyxy,
+    area_factor,
+    output_size,
+    scale_jitter,
+    translation_jitter,
+    rng,
+    min_object_size=(0.0, 0.0),
+    retry=10,
+):
     """(params, ok): a jittered crop of the box (see the module doc); ok False when every draw failed."""
     box = np.asarray(box_xyxy, dtype=np.float64)
     size = as_size(output_size)
@@ -163,6 +175,7 @@ def paste_block(block, blocks, output_size, padding, params, device):
     if blocks is None:
         return out, padding, np.asarray(params, dtype=np.float64)
     ox1, oy1, ox2, oy2 = blocks[0]
-    out[:, oy1:oy2, ox1:ox2] = F.interpolate(block[None], size=(oy2 - oy1, ox2 - ox1), mode='bilinear',
-                                             align_corners=False)[0]
+    out[:, oy1:oy2, ox1:ox2] = F.interpolate(
+        block[None], size=(oy2 - oy1, ox2 - ox1), mode='bilinear', align_corners=False
+    )[0]
     return out, padding, realised_params(blocks)

@@ -31,6 +31,7 @@ by LoRAT training): the image block is resized with cv2.resize from a view of th
 of converting the whole frame to float, and the frame mean (the padding colour) is computed only when
 the crop needs padding.
 """
+
 import cv2
 import numpy as np
 import torch
@@ -50,7 +51,7 @@ def axis_padding(start, crop_sz, image_len, output_sz):
         return np.zeros(output_sz, dtype=np.bool_)
     indicator = np.ones((1, crop_sz), dtype=np.float64)
     if hi > lo:
-        indicator[0, lo - start:hi - start] = 0
+        indicator[0, lo - start : hi - start] = 0
     return cv2.resize(indicator, (output_sz, 1), interpolation=_INTERP)[0] != 0
 
 
@@ -68,11 +69,14 @@ class WarpCrop:
         self.output_sz = int(output_sz)
         self.resize_factor = self.output_sz / self.crop_sz
         self.mirror_frame = bool(mirror_frame)
-        self.spans = [_source_span(start, self.crop_sz, length)
-                      for start, length in ((self.x1, self.width), (self.y1, self.height))]
+        self.spans = [
+            _source_span(start, self.crop_sz, length)
+            for start, length in ((self.x1, self.width), (self.y1, self.height))
+        ]
         self.overlaps = all(hi > lo for lo, hi in self.spans)
-        self.inside = all(span == (start, start + self.crop_sz)
-                          for span, start in zip(self.spans, (self.x1, self.y1)))
+        self.inside = all(
+            span == (start, start + self.crop_sz) for span, start in zip(self.spans, (self.x1, self.y1))
+        )
         self.padding_rows = axis_padding(self.y1, self.crop_sz, self.height, self.output_sz)
         self.padding_cols = axis_padding(self.x1, self.crop_sz, self.width, self.output_sz)
         self.att = self.padding_rows[:, None] | self.padding_cols[None, :]
@@ -95,7 +99,7 @@ class WarpCrop:
         frame shows them (a view, flipped only when mirror_frame)."""
         (c0, c1), (r0, r1) = col_span, row_span
         if self.mirror_frame:  # mirrored column f is original column W - 1 - f
-            return cv2.flip(image[r0:r1, self.width - c1:self.width - c0], 1)
+            return cv2.flip(image[r0:r1, self.width - c1 : self.width - c0], 1)
         return image[r0:r1, c0:c1]
 
     def crop(self, image, copy_limit=COPY_LIMIT):
@@ -103,8 +107,10 @@ class WarpCrop:
         crop_sz / output_sz for which a padded window is copied and resized (bit-identical to
         sample_target) rather than warped (module doc)."""
         if image.shape[:2] != (self.height, self.width):
-            raise ValueError(f'WarpCrop: planned for a {self.height}x{self.width} frame, got an image of '
-                             f'shape {image.shape}')
+            raise ValueError(
+                f'WarpCrop: planned for a {self.height}x{self.width} frame, got an image of '
+                f'shape {image.shape}'
+            )
         size = (self.output_sz, self.output_sz)
         cs = self.crop_sz
         if not self.overlaps:
@@ -113,8 +119,15 @@ class WarpCrop:
         if self.inside or cs <= copy_limit * self.output_sz:
             window = self._view(image, (c0, c1), (r0, r1))
             if not self.inside:
-                window = cv2.copyMakeBorder(window, r0 - self.y1, self.y1 + cs - r1, c0 - self.x1,
-                                            self.x1 + cs - c1, cv2.BORDER_CONSTANT, value=0)
+                window = cv2.copyMakeBorder(
+                    window,
+                    r0 - self.y1,
+                    self.y1 + cs - r1,
+                    c0 - self.x1,
+                    self.x1 + cs - c1,
+                    cv2.BORDER_CONSTANT,
+                    value=0,
+                )
             return cv2.resize(window, size, interpolation=_INTERP)
         # The frame without its last row and column (the official padding quirk), mirrored through the
         # map when asked: mirrored column f is original column W - 1 - f, i.e. column W - 2 - f of
@@ -122,18 +135,25 @@ class WarpCrop:
         scale = cs / self.output_sz
         offset = 0.5 * scale - 0.5
         if self.mirror_frame:
-            source = image[:self.height - 1, 1:]
+            source = image[: self.height - 1, 1:]
             row_x = (-scale, self.width - 2 - (self.x1 + offset))
         else:
-            source = image[:self.height - 1, :self.width - 1]
+            source = image[: self.height - 1, : self.width - 1]
             row_x = (scale, self.x1 + offset)
         matrix = np.array([[row_x[0], 0.0, row_x[1]], [0.0, scale, self.y1 + offset]], dtype=np.float64)
-        return cv2.warpAffine(source, matrix, size, flags=_INTERP | cv2.WARP_INVERSE_MAP,
-                              borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        return cv2.warpAffine(
+            source,
+            matrix,
+            size,
+            flags=_INTERP | cv2.WARP_INVERSE_MAP,
+            borderMode=cv2.BORDER_CONSTANT,
+            borderValue=0,
+        )
 
 
-def warp_sample_target(image, box_xywh, search_area_factor, output_sz, mirror_frame=False,
-                       copy_limit=COPY_LIMIT):
+def warp_sample_target(
+    image, box_xywh, search_area_factor, output_sz, mirror_frame=False, copy_limit=COPY_LIMIT
+):
     """sample_target(image, box, factor, output_sz) through WarpCrop: (crop, resize_factor, att_mask)."""
     plan = WarpCrop(image.shape[:2], box_xywh, search_area_factor, output_sz, mirror_frame=mirror_frame)
     return plan.crop(image, copy_limit), plan.resize_factor, plan.att.copy()
@@ -168,8 +188,9 @@ def siamfc_resize_crop(image, output_size, params, padding=None):
     gives the contiguous h x w x 3 array), padding (3,) float32 tensor or None when the crop needed
     none and none was given, realised params (2, 2))."""
     if not (isinstance(image, np.ndarray) and image.ndim == 3 and image.shape[2] == 3):
-        raise ValueError(f'SiamFC crop: expected an HxWx3 numpy image, got '
-                         f'{getattr(image, "shape", type(image).__name__)}')
+        raise ValueError(
+            f'SiamFC crop: expected an HxWx3 numpy image, got {getattr(image, "shape", type(image).__name__)}'
+        )
     out_w, out_h = (int(v) for v in as_size(output_size))
     blocks, covers = _siamfc_blocks((image.shape[1], image.shape[0]), (out_w, out_h), params)
     if padding is None and not covers:
@@ -183,7 +204,8 @@ def siamfc_resize_crop(image, output_size, params, padding=None):
     realised = np.asarray(params, dtype=np.float64)
     if blocks is not None:
         (ox1, oy1, ox2, oy2), (ix1, iy1, ix2, iy2) = blocks
-        out[oy1:oy2, ox1:ox2] = cv2.resize(image[iy1:iy2, ix1:ix2], (ox2 - ox1, oy2 - oy1),
-                                           interpolation=_INTERP)
+        out[oy1:oy2, ox1:ox2] = cv2.resize(
+            image[iy1:iy2, ix1:ix2], (ox2 - ox1, oy2 - oy1), interpolation=_INTERP
+        )
         realised = realised_params(blocks)
     return torch.from_numpy(out).permute(2, 0, 1), padding, realised

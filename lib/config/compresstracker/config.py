@@ -5,6 +5,7 @@ MODEL.PRETRAIN_FILE names the trained OSTrack teacher checkpoint (the official y
 vit_base_patch16_224_compress); the part before '_compress' is the teacher's ViT, which
 MODEL.BACKBONE.DISTILL_LAYER stages compress into one student block each.
 """
+
 from lib.config.ostrack.config import defaults as ostrack_defaults
 
 
@@ -15,11 +16,11 @@ def defaults():
     # key (official yamls load unchanged) and initialises from the teacher alone.
     cfg.MODEL.BACKBONE.PRETRAIN_FILE = "mae_pretrain_vit_base.pth"
     cfg.MODEL.BACKBONE.DISTILL_LAYER = 4  # number of student stages (blocks); must divide the teacher depth
-    cfg.TRAIN.SUP_LOGIT = False    # prediction guidance: GIoU + L1 of the student box against the teacher's
-    cfg.TRAIN.SUP_FEAT = False     # feature mimicking: MSE of every stage output against the teacher's
+    cfg.TRAIN.SUP_LOGIT = False  # prediction guidance: GIoU + L1 of the student box against the teacher's
+    cfg.TRAIN.SUP_FEAT = False  # feature mimicking: MSE of every stage output against the teacher's
     cfg.TRAIN.SUP_REPLACE = False  # replacement training: stages randomly run the teacher's blocks
     # OneStream additions, defaults = the official (hard-coded) loss weights.
-    cfg.TRAIN.DISTILL_WEIGHT = 1.0        # 'dst': multiplies the sum of both distillation terms
+    cfg.TRAIN.DISTILL_WEIGHT = 1.0  # 'dst': multiplies the sum of both distillation terms
     cfg.TRAIN.DISTILL_LOGIT_WEIGHT = 1.0  # 'dst_logit'
-    cfg.TRAIN.DISTILL_FEAT_WEIGHT = 0.2   # 'dst_feat'
+    cfg.TRAIN.DISTILL_FEAT_WEIGHT = 0.2  # 'dst_feat'
     return cfg

@@ -1,4 +1,5 @@
 """DropTrack defaults: OSTrack's, with the frame identity embeddings switched on (its only model change)."""
+
 from lib.config.ostrack.config import defaults as ostrack_defaults
 
 

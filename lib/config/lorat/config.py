@@ -16,6 +16,7 @@ Facts encoded here (see the experiments/lorat/*.yaml variants for S/L/g and 378)
   both summed over cells and divided by the number of positives.
 - test: Hann window penalty 0.45, fp16 autocast on CUDA.
 """
+
 from lib.config import CfgNode, add_training_speed_keys
 
 

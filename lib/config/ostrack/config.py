@@ -4,6 +4,7 @@ Keys the official config declares but never reads (EXTRA_MERGER, MID_PE, MERGE_L
 CLS_TOKEN_USE_MODE, FREEZE_LAYERS, SCHEDULER.DECAY_RATE) stay declared so the official yaml files load
 unchanged under the strict merge.
 """
+
 from lib.config import CfgNode, add_training_speed_keys
 
 

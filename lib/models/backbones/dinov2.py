@@ -9,6 +9,7 @@ Attention is lib.models.layers.attention.Attention (F.scaled_dot_product_attenti
 1e-5, LayerNorm eps 1e-6, biases everywhere, the same drop-path rate in every block; as in DINOv2, a
 rate above 0.1 drops whole samples from the residual branch's batch and rescales the rest.
 """
+
 import os
 
 import torch
@@ -44,7 +45,7 @@ def dinov2_arch(name):
     return dict(DINOV2_ARCHS[key])
 
 
-def swiglu_hidden_features(dim, mlp_ratio=4.):
+def swiglu_hidden_features(dim, mlp_ratio=4.0):
     """DINOv2's fused SwiGLU width: 2/3 of the MLP width rounded up to a multiple of 8 (g: 4096)."""
     return (int(dim * mlp_ratio * 2 / 3) + 7) // 8 * 8
 
@@ -73,7 +74,7 @@ def _residual_on_sample_subset(x, residual_fn, drop_ratio):
 
 
 class DinoV2Block(nn.Module):
-    def __init__(self, dim, num_heads, ffn='mlp', mlp_ratio=4., drop_path=0., init_values=1e-5):
+    def __init__(self, dim, num_heads, ffn='mlp', mlp_ratio=4.0, drop_path=0.0, init_values=1e-5):
         super().__init__()
         self.norm1 = nn.LayerNorm(dim, eps=1e-6)
         self.attn = Attention(dim, num_heads=num_heads, qkv_bias=True)
@@ -116,8 +117,18 @@ def interpolate_pos_embed(pos_embed, old_hw, new_hw):
 
 
 class DinoVisionTransformer(nn.Module):
-    def __init__(self, embed_dim, depth, num_heads, ffn='mlp', patch_size=PATCH_SIZE,
-                 img_size=PRETRAINED_IMG_SIZE, drop_path_rate=0., init_values=1e-5, mlp_ratio=4.):
+    def __init__(
+        self,
+        embed_dim,
+        depth,
+        num_heads,
+        ffn='mlp',
+        patch_size=PATCH_SIZE,
+        img_size=PRETRAINED_IMG_SIZE,
+        drop_path_rate=0.0,
+        init_values=1e-5,
+        mlp_ratio=4.0,
+    ):
         super().__init__()
         self.embed_dim, self.patch_size = embed_dim, patch_size
         self.pos_grid = (img_size // patch_size, img_size // patch_size)
@@ -127,13 +138,14 @@ class DinoVisionTransformer(nn.Module):
         self.patch_embed = PatchEmbed(patch_size, 3, embed_dim)
         self.blocks = nn.ModuleList(
             DinoV2Block(embed_dim, num_heads, ffn, mlp_ratio, drop_path_rate, init_values)
-            for _ in range(depth))
+            for _ in range(depth)
+        )
         self.norm = nn.LayerNorm(embed_dim, eps=1e-6)
-        trunc_normal_(self.pos_embed, std=.02)
+        trunc_normal_(self.pos_embed, std=0.02)
         nn.init.normal_(self.cls_token, std=1e-6)
         for m in self.modules():
             if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
+                trunc_normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
 
     def forward_features(self, x):
@@ -148,7 +160,7 @@ class DinoVisionTransformer(nn.Module):
         return self.norm(x)
 
 
-def build_dinov2(name, drop_path_rate=0., embed_dim=0, depth=0, num_heads=0, img_size=PRETRAINED_IMG_SIZE):
+def build_dinov2(name, drop_path_rate=0.0, embed_dim=0, depth=0, num_heads=0, img_size=PRETRAINED_IMG_SIZE):
     """A randomly initialised DINOv2 ViT; non-zero embed_dim/depth/num_heads override the named size
     (small stand-ins for tests and CPU runs)."""
     arch = dinov2_arch(name)
@@ -162,8 +174,10 @@ def dinov2_state_dict(tensors, model, source='state dict'):
     """Tensors in the official or timm DINOv2 layout -> the official layout of `model`."""
     for bad in ('register_tokens', 'reg_token'):
         if bad in tensors:
-            raise ValueError(f"{source}: '{bad}' found: DINOv2 with registers is a different model "
-                             f"(expected the plain dinov2_vit*14_pretrain weights)")
+            raise ValueError(
+                f"{source}: '{bad}' found: DINOv2 with registers is a different model "
+                f"(expected the plain dinov2_vit*14_pretrain weights)"
+            )
     swiglu = isinstance(model.blocks[0].mlp, SwiGLUFFN)
     out = {}
     for key, value in tensors.items():
@@ -187,6 +201,7 @@ def read_weights(path):
         header_len = int.from_bytes(head[:8], 'little') if len(head) == 9 else 0
         if head[8:9] == b'{' and 0 < header_len < os.path.getsize(path):
             from safetensors.torch import load_file
+
             return load_file(path, device='cpu')
     return load_tensors(path)
 
@@ -203,11 +218,16 @@ def load_dinov2_state_dict(model, tensors, source='state dict'):
     own = model.state_dict()
     missing = sorted(set(own) - set(tensors) - {'mask_token'})
     unexpected = sorted(set(tensors) - set(own))
-    wrong = [f'{k}: file {tuple(tensors[k].shape)}, model {tuple(own[k].shape)}'
-             for k in own if k in tensors and tensors[k].shape != own[k].shape]
+    wrong = [
+        f'{k}: file {tuple(tensors[k].shape)}, model {tuple(own[k].shape)}'
+        for k in own
+        if k in tensors and tensors[k].shape != own[k].shape
+    ]
     if missing or unexpected or wrong:
-        raise ValueError(f"{source} does not fit the DINOv2 model (embed_dim {model.embed_dim}, "
-                         f"{len(model.blocks)} blocks): missing {missing[:5]}, unexpected {unexpected[:5]}, "
-                         f"shape mismatch {wrong[:3]}")
+        raise ValueError(
+            f"{source} does not fit the DINOv2 model (embed_dim {model.embed_dim}, "
+            f"{len(model.blocks)} blocks): missing {missing[:5]}, unexpected {unexpected[:5]}, "
+            f"shape mismatch {wrong[:3]}"
+        )
     model.load_state_dict(tensors, strict=False)
     return model

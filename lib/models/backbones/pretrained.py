@@ -6,6 +6,7 @@ The checkpoint's position grid is resampled bicubically (align_corners=False) st
 and search grids, as the official finetune_track does after loading the 14x14 MAE grid. A patch
 kernel of another size is resized bicubically (the official STRIDE != 16 path).
 """
+
 import logging
 import os
 
@@ -36,25 +37,32 @@ def load_pretrained_vit(backbone, path, cfg_key='MODEL.PRETRAIN_FILE'):
     state = load_tensors(path)
     for prefix in _STRIP_PREFIXES:
         if state and all(k.startswith(prefix) for k in state):
-            state = {k[len(prefix):]: v for k, v in state.items()}
+            state = {k[len(prefix) :]: v for k, v in state.items()}
     own = backbone.state_dict()
     if not any(k.startswith('blocks.') and k in own for k in state):
-        raise ValueError(f"{path} ({cfg_key}): no ViT block weights matching this backbone "
-                         f"(first keys: {sorted(state)[:5]}); expected an MAE/DropMAE or timm ViT checkpoint")
+        raise ValueError(
+            f"{path} ({cfg_key}): no ViT block weights matching this backbone "
+            f"(first keys: {sorted(state)[:5]}); expected an MAE/DropMAE or timm ViT checkpoint"
+        )
     grid_pos = None
     if 'pos_embed' in state:
         prefix_tokens, grid_pos = _split_pos_embed(state.pop('pos_embed'))
         if prefix_tokens.shape[1] >= 1:
             state['pos_embed'] = torch.cat(
-                [prefix_tokens[:, :1], interpolate_pos_embed(grid_pos, (PRETRAIN_GRID, PRETRAIN_GRID))], 1)
+                [prefix_tokens[:, :1], interpolate_pos_embed(grid_pos, (PRETRAIN_GRID, PRETRAIN_GRID))], 1
+            )
         else:
             state['pos_embed'] = torch.cat(
-                [own['pos_embed'][:, :1], interpolate_pos_embed(grid_pos, (PRETRAIN_GRID, PRETRAIN_GRID))], 1)
+                [own['pos_embed'][:, :1], interpolate_pos_embed(grid_pos, (PRETRAIN_GRID, PRETRAIN_GRID))], 1
+            )
     kernel = state.get('patch_embed.proj.weight')
     if kernel is not None and kernel.shape[-2:] != own['patch_embed.proj.weight'].shape[-2:]:
         state['patch_embed.proj.weight'] = F.interpolate(
-            kernel.float(), size=own['patch_embed.proj.weight'].shape[-2:], mode='bicubic',
-            align_corners=False).to(kernel.dtype)
+            kernel.float(),
+            size=own['patch_embed.proj.weight'].shape[-2:],
+            mode='bicubic',
+            align_corners=False,
+        ).to(kernel.dtype)
 
     loadable, ignored = {}, []
     for key, value in state.items():
@@ -62,8 +70,10 @@ def load_pretrained_vit(backbone, path, cfg_key='MODEL.PRETRAIN_FILE'):
             ignored.append(key)
             continue
         if value.shape != own[key].shape:
-            raise ValueError(f"{path} ({cfg_key}): '{key}' has shape {tuple(value.shape)}, this backbone "
-                             f"needs {tuple(own[key].shape)} (wrong model size for MODEL.BACKBONE.TYPE?)")
+            raise ValueError(
+                f"{path} ({cfg_key}): '{key}' has shape {tuple(value.shape)}, this backbone "
+                f"needs {tuple(own[key].shape)} (wrong model size for MODEL.BACKBONE.TYPE?)"
+            )
         loadable[key] = value
     backbone.load_state_dict(loadable, strict=False)
     if grid_pos is not None:
@@ -71,12 +81,23 @@ def load_pretrained_vit(backbone, path, cfg_key='MODEL.PRETRAIN_FILE'):
     else:
         backbone.reset_track_pos_embed()
     not_loaded = sorted(k for k in own if k not in loadable and k not in ('pos_embed_z', 'pos_embed_x'))
-    logger.info("loaded %d pretrained tensors from %s; not in the file: %s; ignored from the file: %d (%s)",
-                len(loadable), path, not_loaded or 'none', len(ignored), ', '.join(sorted(ignored)[:8]))
-    print(f"Pretrained backbone: {len(loadable)} tensors from {path}"
-          + (f"; kept random init for {not_loaded}" if not_loaded else '')
-          + (f"; ignored {len(ignored)} file entries (e.g. {', '.join(sorted(ignored)[:4])})"
-             if ignored else ''))
+    logger.info(
+        "loaded %d pretrained tensors from %s; not in the file: %s; ignored from the file: %d (%s)",
+        len(loadable),
+        path,
+        not_loaded or 'none',
+        len(ignored),
+        ', '.join(sorted(ignored)[:8]),
+    )
+    print(
+        f"Pretrained backbone: {len(loadable)} tensors from {path}"
+        + (f"; kept random init for {not_loaded}" if not_loaded else '')
+        + (
+            f"; ignored {len(ignored)} file entries (e.g. {', '.join(sorted(ignored)[:4])})"
+            if ignored
+            else ''
+        )
+    )
     return sorted(loadable), sorted(ignored)
 
 
@@ -87,9 +108,11 @@ def resolve_pretrained_path(name, cfg_key='MODEL.PRETRAIN_FILE'):
     candidates = [name] if os.path.isabs(name) else [os.path.abspath(name)]
     if not os.path.isabs(name):
         from lib.utils.local_settings import REPO_ROOT, LocalSettingsMissing
+
         folder = os.path.join(REPO_ROOT, 'pretrained_models')
         try:
             from lib.train.admin.environment import env_settings
+
             folder = getattr(env_settings(), 'pretrained_networks', '') or folder
         except LocalSettingsMissing:
             pass
@@ -100,4 +123,5 @@ def resolve_pretrained_path(name, cfg_key='MODEL.PRETRAIN_FILE'):
     raise FileNotFoundError(
         f"pretrained weights '{name}' (config key {cfg_key}) not found; looked at: {', '.join(candidates)}. "
         f"Put the file there (pretrained_networks in lib/train/admin/local.py), or set {cfg_key} to '' "
-        f"to train from random initialisation")
+        f"to train from random initialisation"
+    )

@@ -10,6 +10,7 @@ plain ViT (same parameters, so CE and non-CE checkpoints are interchangeable).
 Parameter names and shapes equal the official OSTrack/DropTrack ones (cls_token and the 14x14
 pos_embed are kept, unused in forward, so official checkpoints load strictly).
 """
+
 from functools import partial
 
 import torch
@@ -42,7 +43,7 @@ def interpolate_pos_embed(grid_pos_embed, out_hw):
     """(1, H*W, C) position embedding on a square grid -> (1, h*w, C) on `out_hw`, bicubic with
     align_corners=False (the official finetune_track resampling)."""
     _, n, c = grid_pos_embed.shape
-    side = int(round(n ** 0.5))
+    side = int(round(n**0.5))
     if side * side != n:
         raise ValueError(f"position embedding with {n} tokens is not a square grid")
     if (side, side) == tuple(out_hw):
@@ -53,9 +54,23 @@ def interpolate_pos_embed(grid_pos_embed, out_hw):
 
 
 class VisionTransformerCE(nn.Module):
-    def __init__(self, template_size=128, search_size=256, patch_size=16, embed_dim=768, depth=12,
-                 num_heads=12, mlp_ratio=4., qkv_bias=True, drop_rate=0., attn_drop_rate=0.,
-                 drop_path_rate=0., ce_loc=None, ce_keep_ratio=None, frame_identity_embed=False):
+    def __init__(
+        self,
+        template_size=128,
+        search_size=256,
+        patch_size=16,
+        embed_dim=768,
+        depth=12,
+        num_heads=12,
+        mlp_ratio=4.0,
+        qkv_bias=True,
+        drop_rate=0.0,
+        attn_drop_rate=0.0,
+        drop_path_rate=0.0,
+        ce_loc=None,
+        ce_keep_ratio=None,
+        frame_identity_embed=False,
+    ):
         super().__init__()
         ce_loc = list(ce_loc or [])
         ce_keep_ratio = list(ce_keep_ratio or [])
@@ -75,7 +90,7 @@ class VisionTransformerCE(nn.Module):
 
         self.patch_embed = PatchEmbed(patch_size=patch_size, embed_dim=embed_dim)
         self.cls_token = nn.Parameter(torch.zeros(1, 1, embed_dim))
-        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + PRETRAIN_GRID ** 2, embed_dim))
+        self.pos_embed = nn.Parameter(torch.zeros(1, 1 + PRETRAIN_GRID**2, embed_dim))
         self.pos_embed_z = nn.Parameter(torch.zeros(1, self.grid_z[0] * self.grid_z[1], embed_dim))
         self.pos_embed_x = nn.Parameter(torch.zeros(1, self.grid_x[0] * self.grid_x[1], embed_dim))
         if frame_identity_embed:  # DropTrack: one learned vector per frame role, N(0, 1) init
@@ -86,11 +101,22 @@ class VisionTransformerCE(nn.Module):
 
         dpr = torch.linspace(0, drop_path_rate, depth, device='cpu').tolist()  # stochastic depth rule
         keep = {loc: ratio for loc, ratio in zip(ce_loc, ce_keep_ratio)}
-        self.blocks = nn.Sequential(*[
-            Block(embed_dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=qkv_bias, drop=drop_rate,
-                  attn_drop=attn_drop_rate, drop_path=dpr[i], norm_layer=norm_layer,
-                  keep_ratio_search=keep.get(i, 1.0))
-            for i in range(depth)])
+        self.blocks = nn.Sequential(
+            *[
+                Block(
+                    embed_dim,
+                    num_heads,
+                    mlp_ratio=mlp_ratio,
+                    qkv_bias=qkv_bias,
+                    drop=drop_rate,
+                    attn_drop=attn_drop_rate,
+                    drop_path=dpr[i],
+                    norm_layer=norm_layer,
+                    keep_ratio_search=keep.get(i, 1.0),
+                )
+                for i in range(depth)
+            ]
+        )
         self.norm = norm_layer(embed_dim)
         self._init_weights()
         self.reset_track_pos_embed()
@@ -100,11 +126,11 @@ class VisionTransformerCE(nn.Module):
         return any(blk.keep_ratio_search < 1 for blk in self.blocks)
 
     def _init_weights(self):
-        trunc_normal_(self.pos_embed, std=.02)
-        trunc_normal_(self.cls_token, std=.02)
+        trunc_normal_(self.pos_embed, std=0.02)
+        trunc_normal_(self.cls_token, std=0.02)
         for m in self.modules():
             if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
+                trunc_normal_(m.weight, std=0.02)
                 if m.bias is not None:
                     nn.init.zeros_(m.bias)
             elif isinstance(m, nn.LayerNorm):
@@ -133,8 +159,9 @@ class VisionTransformerCE(nn.Module):
         """Patch tokens with position (and frame identity) embeddings: (B, L_z, C), (B, L_x, C)."""
         return self.embed_template(z), self.embed_search(x)
 
-    def forward(self, z, x, ce_template_mask=None, ce_keep_rate=None, return_last_attn=False,
-                template_tokens=None):
+    def forward(
+        self, z, x, ce_template_mask=None, ce_keep_rate=None, return_last_attn=False, template_tokens=None
+    ):
         """z (B,3,Hz,Wz), x (B,3,Hx,Wx) -> tokens (B, L_z + L_x, C) after the final norm, and an aux dict
         {'attn': last block's attention map or None, 'removed_indexes_s': per CE block (B, n) long or None}.
 
@@ -154,8 +181,13 @@ class VisionTransformerCE(nn.Module):
         last = len(self.blocks) - 1
         for i, blk in enumerate(self.blocks):
             tokens, global_index_s, removed, attn = blk.forward_ce(
-                tokens, lens_z, global_index_s, ce_template_mask, ce_keep_rate,
-                return_attention=return_last_attn and i == last)
+                tokens,
+                lens_z,
+                global_index_s,
+                ce_template_mask,
+                ce_keep_rate,
+                return_attention=return_last_attn and i == last,
+            )
             if blk.keep_ratio_search < 1:
                 aux['removed_indexes_s'].append(removed)
         aux['attn'] = attn

@@ -5,6 +5,7 @@ config's teacher ViT, loaded from MODEL.PRETRAIN_FILE; the student takes the tea
 embedding, position embeddings, final norm and head, and each student block the weights of the last
 teacher block of its stage.
 """
+
 import copy
 import os
 
@@ -27,7 +28,8 @@ def teacher_config(cfg):
 
 
 class TeacherCheckpointMissing(ConfigError, FileNotFoundError):
-    """MODEL.PRETRAIN_FILE does not name an existing file (a config error: the CLIs print it, no traceback)."""
+    """MODEL.PRETRAIN_FILE does not name an existing file (a config error: the CLIs print it, no
+    traceback)."""
 
 
 def resolve_teacher_checkpoint(name):
@@ -36,6 +38,7 @@ def resolve_teacher_checkpoint(name):
     (so the official "./pretrained_models/OSTrack_ep0300.pth.tar" works from anywhere)."""
     from lib.models.backbones.pretrained import resolve_pretrained_path
     from lib.utils.local_settings import REPO_ROOT
+
     for candidate in (name, os.path.join(REPO_ROOT, name), os.path.basename(name)):
         try:
             return resolve_pretrained_path(candidate, cfg_key='MODEL.PRETRAIN_FILE')
@@ -46,13 +49,15 @@ def resolve_teacher_checkpoint(name):
         f"working directory and the repository root, and for '{os.path.basename(name)}' in the "
         f"pretrained_networks folder of lib/train/admin/local.py). It must be a trained OSTrack checkpoint "
         f"of the teacher architecture; train one (python tracking/train.py --script ostrack ...) or set "
-        f"MODEL.PRETRAIN_FILE to its path.")
+        f"MODEL.PRETRAIN_FILE to its path."
+    )
 
 
 def build_teacher(cfg):
     """The frozen OSTrack teacher, loaded strictly from MODEL.PRETRAIN_FILE (random when it is '')."""
     from lib.models import load_weights
     from lib.models.ostrack.ostrack import build_ostrack
+
     teacher = build_ostrack(teacher_config(cfg), training=False)
     name = cfg.MODEL.PRETRAIN_FILE
     if name:
@@ -73,7 +78,7 @@ def student_state_from_teacher(teacher_state, depth, num_stages):
         if not key.startswith(TEACHER_BLOCK_PREFIX):
             state[key] = value
             continue
-        index, rest = key[len(TEACHER_BLOCK_PREFIX):].split('.', 1)
+        index, rest = key[len(TEACHER_BLOCK_PREFIX) :].split('.', 1)
         if int(index) in lasts:
             state[f'{STUDENT_BLOCK_PREFIX}{lasts.index(int(index))}.{rest}'] = value
     return state
@@ -90,13 +95,18 @@ def build_compresstracker(cfg, training=True):
     """training=False: the student network (CompressTracker), random init, for tracking/profiling.
     training=True: CompressTrackerDistill, student initialised from the teacher checkpoint."""
     from lib.models.ostrack.ostrack import _check_supported
+
     _check_supported(cfg)
     student = build_student(cfg)
     if not training:
         return student
     teacher = build_teacher(cfg)
     init_student_from_teacher(student, teacher)
-    return CompressTrackerDistill(student.backbone, student.box_head, teacher,
-                                  replace=cfg.TRAIN.SUP_REPLACE,
-                                  teacher_outputs=cfg.TRAIN.SUP_LOGIT or cfg.TRAIN.SUP_FEAT,
-                                  drop_path_rate=cfg.TRAIN.DROP_PATH_RATE)
+    return CompressTrackerDistill(
+        student.backbone,
+        student.box_head,
+        teacher,
+        replace=cfg.TRAIN.SUP_REPLACE,
+        teacher_outputs=cfg.TRAIN.SUP_LOGIT or cfg.TRAIN.SUP_FEAT,
+        drop_path_rate=cfg.TRAIN.DROP_PATH_RATE,
+    )

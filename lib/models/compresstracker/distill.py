@@ -11,6 +11,7 @@ checkpoints hold exactly the student and load strictly into the test model), not
 (so the optimizer and gradient clipping see the student only), stays in eval mode and never gets
 gradients; `.to()` / `.float()` etc. still move it with the student.
 """
+
 import torch
 from timm.layers import drop_path
 
@@ -32,6 +33,7 @@ def replacement_probability(epoch, max_epochs):
 
 def sample_student_stages(num_stages, probability, generator=None):
     """Which stages run their student block this forward (list of bools, at least one True)."""
+
     def one_random_stage():
         pick = int(torch.randint(num_stages, (1,), generator=generator))
         return [stage == pick for stage in range(num_stages)]
@@ -65,7 +67,7 @@ def teacher_forward(teacher, template, search, stage_ends):
 
 
 class CompressTrackerDistill(CompressTracker):
-    def __init__(self, backbone, box_head, teacher, replace=True, teacher_outputs=True, drop_path_rate=0.):
+    def __init__(self, backbone, box_head, teacher, replace=True, teacher_outputs=True, drop_path_rate=0.0):
         super().__init__(backbone, box_head)
         teacher.requires_grad_(False).eval()
         object.__setattr__(self, 'teacher', teacher)  # not a submodule, see the module docstring
@@ -110,16 +112,26 @@ class CompressTrackerDistill(CompressTracker):
                 tokens = bb.distill_blocks[stage](tokens)
             else:
                 for i in self.stage_blocks[stage]:
-                    tokens = frozen_block_forward(self.teacher.backbone.blocks[i], tokens,
-                                                  self.teacher_block_drop_path[i], self.training)
+                    tokens = frozen_block_forward(
+                        self.teacher.backbone.blocks[i],
+                        tokens,
+                        self.teacher_block_drop_path[i],
+                        self.training,
+                    )
             features.append(tokens)
         feat = bb.norm(tokens)
         out = self.forward_head(feat)
         aux = {'attn': None, 'removed_indexes_s': []}
-        out.update(backbone_feat=feat, aux_dict=aux, removed_indexes_s=aux['removed_indexes_s'],
-                   student_stages=stages, stage_features=features)
+        out.update(
+            backbone_feat=feat,
+            aux_dict=aux,
+            removed_indexes_s=aux['removed_indexes_s'],
+            student_stages=stages,
+            stage_features=features,
+        )
         if self.teacher_outputs:
             ends = [blocks[-1] for blocks in self.stage_blocks]
             out['teacher_pred_boxes'], out['teacher_stage_features'] = teacher_forward(
-                self.teacher, template, search, ends)
+                self.teacher, template, search, ends
+            )
         return out

@@ -1,5 +1,6 @@
 """CompressTracker: an OSTrack student distilled from a trained OSTrack teacher; OSTrack's tracker and
 profiling inputs on the student network."""
+
 import dataclasses
 import functools
 

@@ -6,6 +6,7 @@ initialised from the last teacher block of that stage. Everything else (patch em
 embeddings, final norm, center head) has the teacher's layout, so the parameter names equal those of
 the official CompressTrackerTest and the released weights load strictly.
 """
+
 import torch.nn as nn
 from timm.layers import DropPath
 
@@ -19,11 +20,13 @@ TYPE_SUFFIX = '_compress'
 def teacher_backbone_type(type_name):
     """'vit_base_patch16_224_compress' -> 'vit_base_patch16_224' (the teacher's ViT; a name without the
     suffix is taken as is). Candidate elimination is not part of CompressTracker."""
-    stem = type_name[:-len(TYPE_SUFFIX)] if type_name.endswith(TYPE_SUFFIX) else type_name
+    stem = type_name[: -len(TYPE_SUFFIX)] if type_name.endswith(TYPE_SUFFIX) else type_name
     _, ce = parse_backbone_type(stem)
     if ce:
-        raise ValueError(f"MODEL.BACKBONE.TYPE '{type_name}': CompressTracker runs without candidate "
-                         f"elimination; use the ViT name without '_ce' (e.g. vit_base_patch16_224_compress)")
+        raise ValueError(
+            f"MODEL.BACKBONE.TYPE '{type_name}': CompressTracker runs without candidate "
+            f"elimination; use the ViT name without '_ce' (e.g. vit_base_patch16_224_compress)"
+        )
     return stem
 
 
@@ -33,7 +36,9 @@ def vit_dims(cfg):
     (embed_dim, depth, num_heads), _ = parse_backbone_type(teacher_backbone_type(bb.TYPE))
     embed_dim, depth, num_heads = bb.EMBED_DIM or embed_dim, bb.DEPTH or depth, bb.NUM_HEADS or num_heads
     if not (embed_dim and depth and num_heads):
-        raise ValueError(f"MODEL.BACKBONE.TYPE '{bb.TYPE}' needs MODEL.BACKBONE.EMBED_DIM, DEPTH and NUM_HEADS")
+        raise ValueError(
+            f"MODEL.BACKBONE.TYPE '{bb.TYPE}' needs MODEL.BACKBONE.EMBED_DIM, DEPTH and NUM_HEADS"
+        )
     return embed_dim, depth, num_heads
 
 
@@ -41,8 +46,10 @@ def stage_last_blocks(depth, num_stages):
     """Teacher block index that ends each stage (and initialises its student block):
     12 blocks, 4 stages -> [2, 5, 8, 11]."""
     if num_stages < 1 or depth % num_stages:
-        raise ValueError(f"MODEL.BACKBONE.DISTILL_LAYER {num_stages} must be a positive divisor of the "
-                         f"teacher depth {depth} (e.g. 2, 3, 4 or 6 for ViT-B)")
+        raise ValueError(
+            f"MODEL.BACKBONE.DISTILL_LAYER {num_stages} must be a positive divisor of the "
+            f"teacher depth {depth} (e.g. 2, 3, 4 or 6 for ViT-B)"
+        )
     ratio = depth // num_stages
     return [(stage + 1) * ratio - 1 for stage in range(num_stages)]
 
@@ -64,8 +71,8 @@ class StudentViT(VisionTransformerCE):
     """The one-stream ViT with `num_stages` blocks, registered as `distill_blocks` (the official name).
     Student block i uses the teacher's stochastic-depth rate of block i * depth // num_stages."""
 
-    def __init__(self, num_stages, teacher_depth, drop_path_rate=0., **vit_kwargs):
-        super().__init__(depth=num_stages, drop_path_rate=0., ce_loc=None, ce_keep_ratio=None, **vit_kwargs)
+    def __init__(self, num_stages, teacher_depth, drop_path_rate=0.0, **vit_kwargs):
+        super().__init__(depth=num_stages, drop_path_rate=0.0, ce_loc=None, ce_keep_ratio=None, **vit_kwargs)
         self.distill_blocks = self._modules.pop('blocks')
         self.num_stages = num_stages
         self.teacher_depth = teacher_depth
@@ -91,10 +98,20 @@ class CompressTracker(OSTrack):
 def build_student(cfg):
     embed_dim, depth, num_heads = vit_dims(cfg)
     bb = cfg.MODEL.BACKBONE
-    backbone = StudentViT(num_stages=bb.DISTILL_LAYER, teacher_depth=depth,
-                          drop_path_rate=cfg.TRAIN.DROP_PATH_RATE, template_size=cfg.DATA.TEMPLATE.SIZE,
-                          search_size=cfg.DATA.SEARCH.SIZE, patch_size=bb.STRIDE, embed_dim=embed_dim,
-                          num_heads=num_heads)
-    head = CenterPredictor(inplanes=embed_dim, channel=cfg.MODEL.HEAD.NUM_CHANNELS,
-                           feat_sz=cfg.DATA.SEARCH.SIZE // bb.STRIDE, stride=bb.STRIDE)
+    backbone = StudentViT(
+        num_stages=bb.DISTILL_LAYER,
+        teacher_depth=depth,
+        drop_path_rate=cfg.TRAIN.DROP_PATH_RATE,
+        template_size=cfg.DATA.TEMPLATE.SIZE,
+        search_size=cfg.DATA.SEARCH.SIZE,
+        patch_size=bb.STRIDE,
+        embed_dim=embed_dim,
+        num_heads=num_heads,
+    )
+    head = CenterPredictor(
+        inplanes=embed_dim,
+        channel=cfg.MODEL.HEAD.NUM_CHANNELS,
+        feat_sz=cfg.DATA.SEARCH.SIZE // bb.STRIDE,
+        stride=bb.STRIDE,
+    )
     return CompressTracker(backbone, head)

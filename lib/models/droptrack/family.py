@@ -1,5 +1,6 @@
 """DropTrack: OSTrack with frame identity embeddings (its config defaults), OSTrack's actor, tracker and
 checkpoint name, and DropTrack's checkpoint schedule."""
+
 import dataclasses
 import functools
 

@@ -10,6 +10,7 @@
 `set_attention_impl(module, impl)` switches every attention layer inside a model (OSTrack / DropTrack /
 CompressTracker ViTs, DINOv2 and its LoRA variant: all use this class).
 """
+
 import contextlib
 
 import torch
@@ -26,13 +27,13 @@ def check_attention_impl(impl):
 
 
 class Attention(nn.Module):
-    def __init__(self, dim, num_heads=8, qkv_bias=False, attn_drop=0., proj_drop=0.):
+    def __init__(self, dim, num_heads=8, qkv_bias=False, attn_drop=0.0, proj_drop=0.0):
         super().__init__()
         if dim % num_heads:
             raise ValueError(f"attention dim {dim} is not divisible by num_heads {num_heads}")
         self.num_heads = num_heads
         self.head_dim = dim // num_heads
-        self.scale = self.head_dim ** -0.5
+        self.scale = self.head_dim**-0.5
         self.qkv = nn.Linear(dim, dim * 3, bias=qkv_bias)
         self.attn_drop_p = attn_drop
         self.proj = nn.Linear(dim, dim)
@@ -54,7 +55,7 @@ class Attention(nn.Module):
         return F.dropout(attn, self.attn_drop_p, self.training) @ v, attn
 
     def _sdpa(self, q, k, v):
-        drop = self.attn_drop_p if self.training else 0.
+        drop = self.attn_drop_p if self.training else 0.0
         return F.scaled_dot_product_attention(q, k, v, dropout_p=drop)
 
     def forward(self, x, return_attention=False):
@@ -96,7 +97,7 @@ class Attention(nn.Module):
         with without_autocast(x.device):
             x = x.float()
             q_t = F.linear(x[:, :lens_t], weight[:C], None if bias is None else bias[:C])
-            k = F.linear(x, weight[C:2 * C], None if bias is None else bias[C:2 * C])
+            k = F.linear(x, weight[C : 2 * C], None if bias is None else bias[C : 2 * C])
         return (t.view(B, t.shape[1], self.num_heads, self.head_dim).transpose(1, 2) for t in (q_t, k))
 
 

@@ -17,6 +17,7 @@ lib.models.backbones.dinov2.DinoV2Block (LoRAT, LoRA layers included). CompressT
 teacher is not a submodule; the teacher blocks that stand in for student stages run through their
 `attn` and `mlp` sub-modules, so those are checkpointed for them.
 """
+
 import types
 
 import torch
@@ -30,6 +31,7 @@ _MARK = '_grad_checkpointed_methods'
 def _block_types():
     from lib.models.backbones.dinov2 import DinoV2Block
     from lib.models.layers.block import Block
+
     return Block, DinoV2Block
 
 
@@ -39,6 +41,7 @@ def _checkpointed_method(name):
         if not torch.is_grad_enabled():
             return original(*args, **kwargs)
         return checkpoint(original, *args, use_reentrant=False, **kwargs)
+
     method.__name__ = name
     return method
 
@@ -78,8 +81,9 @@ def enable_grad_checkpointing(model, block_types=None):
     blocks = [m for m in model.modules() if isinstance(m, block_types)]
     if not blocks:
         names = ', '.join(t.__name__ for t in block_types)
-        raise ValueError(f'gradient checkpointing found no transformer block ({names}) in '
-                         f'{type(model).__name__}')
+        raise ValueError(
+            f'gradient checkpointing found no transformer block ({names}) in {type(model).__name__}'
+        )
     for block in blocks:
         checkpoint_module(block)
     for block in _teacher_blocks(model):

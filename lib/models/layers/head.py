@@ -3,13 +3,17 @@
 Parameter names follow the official CenterPredictor (conv{1..4}_{ctr,offset,size}.{0: conv, 1: BN},
 conv5_*) so official checkpoints load strictly.
 """
+
 import torch
 import torch.nn as nn
 
 
 def conv_bn_relu(in_planes, out_planes):
-    return nn.Sequential(nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=1, padding=1, bias=True),
-                         nn.BatchNorm2d(out_planes), nn.ReLU(inplace=True))
+    return nn.Sequential(
+        nn.Conv2d(in_planes, out_planes, kernel_size=3, stride=1, padding=1, bias=True),
+        nn.BatchNorm2d(out_planes),
+        nn.ReLU(inplace=True),
+    )
 
 
 class CenterPredictor(nn.Module):

@@ -11,6 +11,7 @@ LoRAT initialises both A and B with a truncated normal (std 0.02, its 'bert' ini
 update is small but not zero; the usual zero-B inits are available as 'lora' and 'gaussian'.
 Merging (W + B A * scaling) is computed in float32 and cast back to the weight's dtype.
 """
+
 import math
 import re
 
@@ -29,7 +30,7 @@ LORA_META_KEYS = ('lora_alpha', 'use_rslora')
 def lora_scaling(r, alpha, use_rslora=False):
     """alpha None means scaling 1 (how the official loader treats checkpoints without `lora_alpha`)."""
     if alpha is None:
-        return 1.
+        return 1.0
     return alpha / math.sqrt(r) if use_rslora else alpha / r
 
 
@@ -49,8 +50,18 @@ def unmerge_lora_weight(weight, A, B, alpha, use_rslora=False):
 class LoRA(nn.Module):
     """The low-rank update alone: x -> dropout(x) A^T B^T * scaling."""
 
-    def __init__(self, in_features, out_features, r, alpha, dropout=0., use_rslora=False, init='bert',
-                 device=None, dtype=None):
+    def __init__(
+        self,
+        in_features,
+        out_features,
+        r,
+        alpha,
+        dropout=0.0,
+        use_rslora=False,
+        init='bert',
+        device=None,
+        dtype=None,
+    ):
         super().__init__()
         if init not in LORA_INIT_METHODS:
             raise ValueError(f"unknown LoRA init '{init}' (expected one of {', '.join(LORA_INIT_METHODS)})")
@@ -60,13 +71,13 @@ class LoRA(nn.Module):
         self.scaling = lora_scaling(r, alpha, use_rslora)
         self.dropout = nn.Dropout(dropout) if dropout > 0 else nn.Identity()
         if init == 'bert':
-            trunc_normal_(self.A, std=.02)
-            trunc_normal_(self.B, std=.02)
+            trunc_normal_(self.A, std=0.02)
+            trunc_normal_(self.B, std=0.02)
         elif init == 'lora':
             nn.init.kaiming_uniform_(self.A, a=math.sqrt(5))
             nn.init.zeros_(self.B)
         else:
-            nn.init.normal_(self.A, std=1. / r)
+            nn.init.normal_(self.A, std=1.0 / r)
             nn.init.zeros_(self.B)
 
     def forward(self, x):
@@ -74,11 +85,20 @@ class LoRA(nn.Module):
 
 
 class LinearWithLoRA(nn.Module):
-    def __init__(self, linear, r, alpha, dropout=0., use_rslora=False, init='bert'):
+    def __init__(self, linear, r, alpha, dropout=0.0, use_rslora=False, init='bert'):
         super().__init__()
         self.linear = linear
-        self.lora = LoRA(linear.in_features, linear.out_features, r, alpha, dropout, use_rslora, init,
-                         device=linear.weight.device, dtype=linear.weight.dtype)
+        self.lora = LoRA(
+            linear.in_features,
+            linear.out_features,
+            r,
+            alpha,
+            dropout,
+            use_rslora,
+            init,
+            device=linear.weight.device,
+            dtype=linear.weight.dtype,
+        )
 
     def forward(self, x):
         return self.linear(x) + self.lora(x)
@@ -86,11 +106,18 @@ class LinearWithLoRA(nn.Module):
     def merged_linear(self):
         """A plain nn.Linear holding W + B A * scaling (and the same bias)."""
         src = self.linear
-        out = skip_init(nn.Linear, src.in_features, src.out_features, bias=src.bias is not None,
-                        device=src.weight.device, dtype=src.weight.dtype)
+        out = skip_init(
+            nn.Linear,
+            src.in_features,
+            src.out_features,
+            bias=src.bias is not None,
+            device=src.weight.device,
+            dtype=src.weight.dtype,
+        )
         with torch.no_grad():
-            out.weight.copy_(merge_lora_weight(src.weight, self.lora.A, self.lora.B, self.lora.alpha,
-                                               self.lora.use_rslora))
+            out.weight.copy_(
+                merge_lora_weight(src.weight, self.lora.A, self.lora.B, self.lora.alpha, self.lora.use_rslora)
+            )
             if src.bias is not None:
                 out.bias.copy_(src.bias)
         out.requires_grad_(src.weight.requires_grad)
@@ -101,7 +128,7 @@ class FusedLinearWithLoRA(nn.Module):
     """A fused projection (e.g. qkv: in -> 3 * in) split into parts, each a LinearWithLoRA; the output
     is the concatenation, so the surrounding attention code is unchanged."""
 
-    def __init__(self, linear, part_names, r, alpha, dropout=0., use_rslora=False, init='bert'):
+    def __init__(self, linear, part_names, r, alpha, dropout=0.0, use_rslora=False, init='bert'):
         super().__init__()
         n = len(part_names)
         if linear.out_features % n:
@@ -109,12 +136,18 @@ class FusedLinearWithLoRA(nn.Module):
         self.part_names = tuple(part_names)
         size = linear.out_features // n
         for i, name in enumerate(self.part_names):
-            part = skip_init(nn.Linear, linear.in_features, size, bias=linear.bias is not None,
-                             device=linear.weight.device, dtype=linear.weight.dtype)
+            part = skip_init(
+                nn.Linear,
+                linear.in_features,
+                size,
+                bias=linear.bias is not None,
+                device=linear.weight.device,
+                dtype=linear.weight.dtype,
+            )
             with torch.no_grad():
-                part.weight.copy_(linear.weight[i * size:(i + 1) * size])
+                part.weight.copy_(linear.weight[i * size : (i + 1) * size])
                 if linear.bias is not None:
-                    part.bias.copy_(linear.bias[i * size:(i + 1) * size])
+                    part.bias.copy_(linear.bias[i * size : (i + 1) * size])
             part.requires_grad_(linear.weight.requires_grad)
             self.add_module(name, LinearWithLoRA(part, r, alpha, dropout, use_rslora, init))
 
@@ -124,9 +157,14 @@ class FusedLinearWithLoRA(nn.Module):
     def merged_linear(self):
         parts = [getattr(self, name).merged_linear() for name in self.part_names]
         first = parts[0]
-        out = skip_init(nn.Linear, first.in_features, first.out_features * len(parts),
-                        bias=first.bias is not None,
-                        device=first.weight.device, dtype=first.weight.dtype)
+        out = skip_init(
+            nn.Linear,
+            first.in_features,
+            first.out_features * len(parts),
+            bias=first.bias is not None,
+            device=first.weight.device,
+            dtype=first.weight.dtype,
+        )
         with torch.no_grad():
             out.weight.copy_(torch.cat([p.weight for p in parts], dim=0))
             if first.bias is not None:
@@ -140,16 +178,20 @@ def _set_child(root, dotted_name, module):
     setattr(root.get_submodule(parent_name) if parent_name else root, child, module)
 
 
-def add_lora_(module, r, alpha, dropout=0., use_rslora=False, init='bert'):
+def add_lora_(module, r, alpha, dropout=0.0, use_rslora=False, init='bert'):
     """Wraps every frozen nn.Linear inside `module` (in place) with LoRA, splitting fused `qkv`/`kv`
     projections into parts. Returns the names of the wrapped linears."""
-    names = sorted(name for name, m in module.named_modules()
-                   if type(m) is nn.Linear and not m.weight.requires_grad)
+    names = sorted(
+        name for name, m in module.named_modules() if type(m) is nn.Linear and not m.weight.requires_grad
+    )
     for name in names:
         linear = module.get_submodule(name)
         parts = FUSED_PARTS.get(name.rpartition('.')[2])
-        wrapped = (FusedLinearWithLoRA(linear, parts, r, alpha, dropout, use_rslora, init) if parts
-                   else LinearWithLoRA(linear, r, alpha, dropout, use_rslora, init))
+        wrapped = (
+            FusedLinearWithLoRA(linear, parts, r, alpha, dropout, use_rslora, init)
+            if parts
+            else LinearWithLoRA(linear, r, alpha, dropout, use_rslora, init)
+        )
         _set_child(module, name, wrapped)
     return names
 
@@ -157,8 +199,9 @@ def add_lora_(module, r, alpha, dropout=0., use_rslora=False, init='bert'):
 def merge_lora_(module):
     """Replaces every LoRA-wrapped linear inside `module` by a plain merged nn.Linear (in place), which
     restores the pre-LoRA key layout (`attn.qkv.weight` ...). Returns `module`."""
-    names = [name for name, m in module.named_modules()
-             if isinstance(m, (LinearWithLoRA, FusedLinearWithLoRA))]
+    names = [
+        name for name, m in module.named_modules() if isinstance(m, (LinearWithLoRA, FusedLinearWithLoRA))
+    ]
     done = set()
     for name in names:
         if any(name.startswith(prefix + '.') for prefix in done):
@@ -189,7 +232,7 @@ def merge_lora_state_dict(state_dict, base_state_dict, alpha=None, use_rslora=Fa
     for key in list(state_dict):
         match = _SITE_RE.match(key)
         if match:
-            sites.setdefault(match['site'], {})[key[len(match['site']):]] = state_dict.pop(key)
+            sites.setdefault(match['site'], {})[key[len(match['site']) :]] = state_dict.pop(key)
     out.update(state_dict)
     for site, tensors in sites.items():
         target, rows = _merged_target(site, out)
@@ -207,8 +250,9 @@ def merge_lora_state_dict(state_dict, base_state_dict, alpha=None, use_rslora=Fa
                     raise KeyError(f"LoRA site '{site}' has lora.A but no lora.B")
                 site_alpha = float(tensors['lora.alpha']) if 'lora.alpha' in tensors else alpha
                 site_rslora = bool(tensors['lora.use_rslora']) if 'lora.use_rslora' in tensors else use_rslora
-                value = merge_lora_weight(value, tensors['lora.A'], tensors['lora.B'], site_alpha,
-                                          site_rslora)
+                value = merge_lora_weight(
+                    value, tensors['lora.A'], tensors['lora.B'], site_alpha, site_rslora
+                )
             if rows is not None:
                 full = full.clone()
                 full[rows] = value.to(full.dtype)

@@ -1,4 +1,5 @@
 """Conv patch embedding that accepts any input size (template and search crops differ)."""
+
 import torch.nn as nn
 
 

@@ -7,6 +7,7 @@ unmerged model's, including the `lora_alpha` / `use_rslora` scalars the official
 alpha != 1 or rsLoRA is on. Inference layout (`training=False`, or `merged_model`): plain linears,
 keys `blocks.N.attn.qkv.weight` ... as in the official merged model and the pytracking reproduction.
 """
+
 import contextlib
 import copy
 import os
@@ -42,8 +43,13 @@ def _seeded(seed):
 
 def build_backbone(cfg, training):
     bb = cfg.MODEL.BACKBONE
-    return build_dinov2(bb.TYPE, drop_path_rate=cfg.TRAIN.DROP_PATH_RATE if training else 0.,
-                        embed_dim=bb.EMBED_DIM, depth=bb.DEPTH, num_heads=bb.NUM_HEADS)
+    return build_dinov2(
+        bb.TYPE,
+        drop_path_rate=cfg.TRAIN.DROP_PATH_RATE if training else 0.0,
+        embed_dim=bb.EMBED_DIM,
+        depth=bb.DEPTH,
+        num_heads=bb.NUM_HEADS,
+    )
 
 
 def build(cfg, training=True, checkpoint=None):
@@ -51,6 +57,7 @@ def build(cfg, training=True, checkpoint=None):
     random weights when it is empty), frozen backbone + LoRA when MODEL.LORA.ENABLED. Otherwise the
     merged inference layout (random weights; `checkpoint` or `load_checkpoint` fills it)."""
     from lib.models.lorat.weights import load_checkpoint, load_pretrained_file
+
     z_hw, x_hw = feature_grids(cfg)
     with _seeded(cfg.MODEL.SEED):
         backbone = build_backbone(cfg, training)
@@ -74,6 +81,7 @@ def build(cfg, training=True, checkpoint=None):
 def set_layer_scale_(backbone, value):
     """Sets every LayerScale gamma of a (randomly initialised) backbone to `value`."""
     from timm.layers import LayerScale
+
     with torch.no_grad():
         for module in backbone.modules():
             if isinstance(module, LayerScale):
@@ -89,20 +97,22 @@ def freeze_backbone_(model):
     return model
 
 
-def enable_lora_(model, r, alpha, dropout=0., use_rslora=False, init='bert'):
+def enable_lora_(model, r, alpha, dropout=0.0, use_rslora=False, init='bert'):
     """Freezes the backbone and wraps every block linear with LoRA (in place)."""
     freeze_backbone_(model)
     for block in model.blocks:
         add_lora_(block, r, alpha, dropout, use_rslora, init)
     model.lora_alpha, model.use_rslora = float(alpha), bool(use_rslora)
     if not getattr(model, '_lora_meta_hooks', None):
-        model._lora_meta_hooks = (model.register_state_dict_post_hook(_add_lora_meta),
-                                  model.register_load_state_dict_pre_hook(_pop_lora_meta))
+        model._lora_meta_hooks = (
+            model.register_state_dict_post_hook(_add_lora_meta),
+            model.register_load_state_dict_pre_hook(_pop_lora_meta),
+        )
     return model
 
 
 def _add_lora_meta(module, state_dict, prefix, local_metadata):
-    if has_lora(module) and (module.lora_alpha != 1. or module.use_rslora):
+    if has_lora(module) and (module.lora_alpha != 1.0 or module.use_rslora):
         state_dict[prefix + 'lora_alpha'] = torch.tensor(module.lora_alpha)
         state_dict[prefix + 'use_rslora'] = torch.tensor(module.use_rslora)
 
@@ -143,4 +153,5 @@ def resolve_pretrained_path(name):
     if os.path.isabs(name) or os.path.exists(name):
         return name
     from lib.train.admin.environment import env_settings
+
     return os.path.join(env_settings().pretrained_networks, name)

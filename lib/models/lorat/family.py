@@ -1,4 +1,5 @@
 """LoRAT (DINOv2 with LoRA, one-stream) as the shared core sees it."""
+
 import functools
 
 from lib.families import Family, lazy

@@ -6,6 +6,7 @@ position embedding is resized once to the search grid and stored as the paramete
 template background (0), template foreground (1) and search (2) tokens. Template and search tokens run
 jointly through every block; the head reads the normed search tokens.
 """
+
 import numpy as np
 import torch
 import torch.nn as nn
@@ -54,7 +55,7 @@ class MlpAnchorFreeHead(nn.Module):
         self.register_buffer('bbox_offset', cell_centres(self.map_hw), persistent=False)
         for m in self.modules():
             if isinstance(m, nn.Linear):
-                trunc_normal_(m.weight, std=.02)
+                trunc_normal_(m.weight, std=0.02)
                 nn.init.zeros_(m.bias)
 
     def forward(self, x):
@@ -76,7 +77,7 @@ class LoRAT(nn.Module):
         pretrained = backbone.pos_embed.detach()[:, 1:]
         self.pos_embed = nn.Parameter(interpolate_pos_embed(pretrained, backbone.pos_grid, self.x_hw).clone())
         self.token_type_embed = nn.Parameter(torch.empty(3, dim))
-        trunc_normal_(self.token_type_embed, std=.02)
+        trunc_normal_(self.token_type_embed, std=0.02)
         self.patch_embed = backbone.patch_embed
         self.blocks = backbone.blocks
         self.norm = backbone.norm
@@ -104,7 +105,7 @@ class LoRAT(nn.Module):
         tokens = torch.cat((z_tokens, self.embed_search(x)), dim=1)
         for block in self.blocks:
             tokens = block(tokens)
-        return self.norm(tokens)[:, z_tokens.shape[1]:]
+        return self.norm(tokens)[:, z_tokens.shape[1] :]
 
     def forward(self, z, x, z_feat_mask, template_tokens=None):
         """z (B,3,Hz*14,Wz*14), x (B,3,Hx*14,Wx*14) normalised crops; z_feat_mask (B,Hz,Wz) int (1 where
@@ -120,8 +121,9 @@ def template_foreground_mask(boxes_xyxy, template_size, feat_hw):
     end exclusive), clipped to the grid; 0 elsewhere. template_size is (H, W) in pixels."""
     # numpy: boxes come from the host, and a data-loader worker calls this once per sample (torch's
     # per-op dispatch on these few values cost more than the arithmetic)
-    boxes = np.asarray(boxes_xyxy.cpu() if isinstance(boxes_xyxy, torch.Tensor) else boxes_xyxy,
-                       dtype=np.float64).reshape(-1, 4)
+    boxes = np.asarray(
+        boxes_xyxy.cpu() if isinstance(boxes_xyxy, torch.Tensor) else boxes_xyxy, dtype=np.float64
+    ).reshape(-1, 4)
     h, w = feat_hw
     cells = boxes / np.array([template_size[1] / w, template_size[0] / h] * 2, dtype=np.float64)
     cells[:, 2:] += 1 - 1e-4

@@ -1,5 +1,6 @@
 """Profiling inputs for lib/utils/profiling.py (tracking/profile_model.py --script lorat): the official
 model_profile's sample data, i.e. images of constant 0.5 and an all-foreground template mask."""
+
 import torch
 
 from lib.models.lorat.builder import feature_grids

@@ -10,10 +10,15 @@ Accepted checkpoint layouts (files are read tensor-only: .safetensors, .bin, .pt
 Into an inference (merged) model the LoRA updates are merged on load; into a training (LoRA) model the
 tensors load as they are.
 """
+
 import math
 
-from lib.models.backbones.dinov2 import (dinov2_state_dict, interpolate_pos_embed, load_dinov2_state_dict,
-                                         read_weights)
+from lib.models.backbones.dinov2 import (
+    dinov2_state_dict,
+    interpolate_pos_embed,
+    load_dinov2_state_dict,
+    read_weights,
+)
 from lib.models.layers.lora import LORA_META_KEYS, merge_lora_state_dict
 from lib.models.lorat.builder import has_lora, resolve_pretrained_path, trainable_state_dict
 from lib.utils.io import atomic_save_safetensors
@@ -47,8 +52,11 @@ def load_dinov2_base(model, name):
     pretrained position embedding resized to the search grid."""
     path = resolve_pretrained_path(name)
     tensors = read_weights(path)
-    base = {k: v for k, v in dinov2_state_dict(tensors, model, source=path).items()
-            if k.startswith(('patch_embed.', 'blocks.', 'norm.'))}
+    base = {
+        k: v
+        for k, v in dinov2_state_dict(tensors, model, source=path).items()
+        if k.startswith(('patch_embed.', 'blocks.', 'norm.'))
+    }
     if 'pos_embed' not in tensors:
         raise ValueError(f"{path}: no 'pos_embed'; not a DINOv2 backbone file")
     grid = tensors['pos_embed'][:, 1:]
@@ -66,22 +74,30 @@ def load_checkpoint(model, checkpoint, source=None):
     else:
         tensors, source = read_weights(checkpoint), source or str(checkpoint)
     if not is_lorat_state_dict(tensors):
-        raise ValueError(f"{source}: not a LoRAT checkpoint (no token_type_embed / head.* keys; "
-                         f"first keys {sorted(tensors)[:5]})")
+        raise ValueError(
+            f"{source}: not a LoRAT checkpoint (no token_type_embed / head.* keys; "
+            f"first keys {sorted(tensors)[:5]})"
+        )
     if has_lora(model):
         for key in LORA_META_KEYS:  # the model's own LoRA settings (from its config) stay
             saved = tensors.pop(key, None)
             if saved is not None and float(saved) != float(getattr(model, key)):
-                raise ValueError(f"{source}: saved with {key}={float(saved):g} but the model has "
-                                 f"{key}={float(getattr(model, key)):g} (MODEL.LORA in its config); the LoRA "
-                                 f"updates would be scaled wrongly")
-        _check_and_load(model, tensors, source, allow_missing=LORA_META_KEYS if is_complete(tensors) else ('',))
+                raise ValueError(
+                    f"{source}: saved with {key}={float(saved):g} but the model has "
+                    f"{key}={float(getattr(model, key)):g} (MODEL.LORA in its config); the LoRA "
+                    f"updates would be scaled wrongly"
+                )
+        _check_and_load(
+            model, tensors, source, allow_missing=LORA_META_KEYS if is_complete(tensors) else ('',)
+        )
         return model
     cfg = getattr(model, 'cfg', None)
     if not is_complete(tensors):
         if cfg is None or not cfg.MODEL.PRETRAIN_FILE:
-            raise ValueError(f"{source} holds only the trainable LoRAT weights; set MODEL.PRETRAIN_FILE to "
-                             f"the DINOv2 backbone file (e.g. dinov2_vitb14_pretrain.pth) they go on top of")
+            raise ValueError(
+                f"{source} holds only the trainable LoRAT weights; set MODEL.PRETRAIN_FILE to "
+                f"the DINOv2 backbone file (e.g. dinov2_vitb14_pretrain.pth) they go on top of"
+            )
         load_dinov2_base(model, cfg.MODEL.PRETRAIN_FILE)
     alpha = cfg.MODEL.LORA.ALPHA if cfg is not None else None
     use_rslora = cfg.MODEL.LORA.USE_RSLORA if cfg is not None else False
@@ -95,13 +111,18 @@ def _check_and_load(model, tensors, source, allow_missing=()):
     except those starting with an `allow_missing` prefix."""
     own = model.state_dict()
     unexpected = [k for k in tensors if k not in own]
-    shapes = [f'{k} {tuple(tensors[k].shape)} vs model {tuple(own[k].shape)}'
-              for k in tensors if k in own and tensors[k].shape != own[k].shape]
+    shapes = [
+        f'{k} {tuple(tensors[k].shape)} vs model {tuple(own[k].shape)}'
+        for k in tensors
+        if k in own and tensors[k].shape != own[k].shape
+    ]
     missing = [k for k in own if k not in tensors and not k.startswith(tuple(allow_missing))]
     if unexpected or shapes or missing:
-        parts = [f'{len(missing)} missing (e.g. {missing[:4]})' if missing else '',
-                 f'{len(unexpected)} unexpected (e.g. {unexpected[:4]})' if unexpected else '',
-                 f'shape mismatches: {shapes[:4]}' if shapes else '']
+        parts = [
+            f'{len(missing)} missing (e.g. {missing[:4]})' if missing else '',
+            f'{len(unexpected)} unexpected (e.g. {unexpected[:4]})' if unexpected else '',
+            f'shape mismatches: {shapes[:4]}' if shapes else '',
+        ]
         raise ValueError(f"{source} does not fit the LoRAT model: {'; '.join(p for p in parts if p)}")
     model.load_state_dict(tensors, strict=False)
 
@@ -115,6 +136,7 @@ def save_weights(model, path, layout='trainable'):
         tensors = trainable_state_dict(model)
     elif layout == 'merged':
         from lib.models.lorat.builder import merged_model
+
         tensors = (merged_model(model) if has_lora(model) else model).state_dict()
     else:
         raise ValueError(f"unknown weights layout '{layout}' (expected 'trainable' or 'merged')")

@@ -1,4 +1,5 @@
 """The OSTrack family (with and without candidate elimination) as the shared core sees it."""
+
 import functools
 
 from lib.families import Family, lazy

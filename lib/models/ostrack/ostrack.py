@@ -1,4 +1,5 @@
 """OSTrack: one-stream ViT backbone + center head (DropTrack = the same with frame identity embeddings)."""
+
 import os
 
 import torch
@@ -16,18 +17,30 @@ class OSTrack(nn.Module):
         self.backbone = backbone
         self.box_head = box_head
         self.feat_sz_s = int(box_head.feat_sz)
-        self.feat_len_s = self.feat_sz_s ** 2
+        self.feat_len_s = self.feat_sz_s**2
 
-    def forward(self, template, search, ce_template_mask=None, ce_keep_rate=None, return_last_attn=False,
-                template_tokens=None):
+    def forward(
+        self,
+        template,
+        search,
+        ce_template_mask=None,
+        ce_keep_rate=None,
+        return_last_attn=False,
+        template_tokens=None,
+    ):
         """template (B,3,Hz,Wz), search (B,3,Hx,Wx) -> dict:
         'pred_boxes' (B,1,4) cx,cy,w,h normalized to the search crop; 'score_map' (B,1,H,W) sigmoid;
         'size_map' (B,2,H,W); 'offset_map' (B,2,H,W); 'backbone_feat' (B, L_z+L_x, C);
         'aux_dict' {'attn', 'removed_indexes_s'} (the latter also at top level, as in the official model).
         template_tokens: embed_template(template) computed once per sequence (template may be None)."""
-        feat, aux = self.backbone(template, search, ce_template_mask=ce_template_mask,
-                                  ce_keep_rate=ce_keep_rate, return_last_attn=return_last_attn,
-                                  template_tokens=template_tokens)
+        feat, aux = self.backbone(
+            template,
+            search,
+            ce_template_mask=ce_template_mask,
+            ce_keep_rate=ce_keep_rate,
+            return_last_attn=return_last_attn,
+            template_tokens=template_tokens,
+        )
         out = self.forward_head(feat)
         out.update(aux_dict=aux, backbone_feat=feat, removed_indexes_s=aux['removed_indexes_s'])
         return out
@@ -38,24 +51,32 @@ class OSTrack(nn.Module):
 
     def forward_head(self, cat_feature, gt_score_map=None):
         """Runs the head on the last feat_sz^2 tokens (the search map)."""
-        search = cat_feature[:, -self.feat_len_s:]
+        search = cat_feature[:, -self.feat_len_s :]
         fmap = search.transpose(1, 2).reshape(search.shape[0], -1, self.feat_sz_s, self.feat_sz_s)
         score_map, bbox, size_map, offset_map = self.box_head(fmap, gt_score_map)
-        return {'pred_boxes': bbox.view(bbox.shape[0], 1, 4), 'score_map': score_map,
-                'size_map': size_map, 'offset_map': offset_map}
+        return {
+            'pred_boxes': bbox.view(bbox.shape[0], 1, 4),
+            'score_map': score_map,
+            'size_map': size_map,
+            'offset_map': offset_map,
+        }
 
 
 def _check_supported(cfg):
     bb = cfg.MODEL.BACKBONE
-    unsupported = [(f'MODEL.BACKBONE.CAT_MODE={bb.CAT_MODE!r}', bb.CAT_MODE != 'direct'),
-                   ('MODEL.BACKBONE.SEP_SEG=True', bb.SEP_SEG),
-                   ('MODEL.RETURN_INTER=True', cfg.MODEL.RETURN_INTER),
-                   (f'MODEL.HEAD.TYPE={cfg.MODEL.HEAD.TYPE!r}', cfg.MODEL.HEAD.TYPE != 'CENTER')]
+    unsupported = [
+        (f'MODEL.BACKBONE.CAT_MODE={bb.CAT_MODE!r}', bb.CAT_MODE != 'direct'),
+        ('MODEL.BACKBONE.SEP_SEG=True', bb.SEP_SEG),
+        ('MODEL.RETURN_INTER=True', cfg.MODEL.RETURN_INTER),
+        (f'MODEL.HEAD.TYPE={cfg.MODEL.HEAD.TYPE!r}', cfg.MODEL.HEAD.TYPE != 'CENTER'),
+    ]
     bad = [name for name, is_set in unsupported if is_set]
     if bad:
-        raise ValueError(f"unsupported OSTrack option(s): {', '.join(bad)} (no published config uses them; "
-                         f"supported: CAT_MODE 'direct', SEP_SEG False, RETURN_INTER False, "
-                         f"HEAD.TYPE 'CENTER')")
+        raise ValueError(
+            f"unsupported OSTrack option(s): {', '.join(bad)} (no published config uses them; "
+            f"supported: CAT_MODE 'direct', SEP_SEG False, RETURN_INTER False, "
+            f"HEAD.TYPE 'CENTER')"
+        )
 
 
 def build_backbone(cfg):
@@ -63,13 +84,21 @@ def build_backbone(cfg):
     (embed_dim, depth, num_heads), ce = parse_backbone_type(bb.TYPE)
     embed_dim, depth, num_heads = bb.EMBED_DIM or embed_dim, bb.DEPTH or depth, bb.NUM_HEADS or num_heads
     if not (embed_dim and depth and num_heads):
-        raise ValueError(f"MODEL.BACKBONE.TYPE '{bb.TYPE}' needs MODEL.BACKBONE.EMBED_DIM, DEPTH and "
-                         f"NUM_HEADS")
+        raise ValueError(
+            f"MODEL.BACKBONE.TYPE '{bb.TYPE}' needs MODEL.BACKBONE.EMBED_DIM, DEPTH and NUM_HEADS"
+        )
     return VisionTransformerCE(
-        template_size=cfg.DATA.TEMPLATE.SIZE, search_size=cfg.DATA.SEARCH.SIZE, patch_size=bb.STRIDE,
-        embed_dim=embed_dim, depth=depth, num_heads=num_heads, drop_path_rate=cfg.TRAIN.DROP_PATH_RATE,
-        ce_loc=bb.CE_LOC if ce else None, ce_keep_ratio=bb.CE_KEEP_RATIO if ce else None,
-        frame_identity_embed=bb.FRAME_IDENTITY_EMBED)
+        template_size=cfg.DATA.TEMPLATE.SIZE,
+        search_size=cfg.DATA.SEARCH.SIZE,
+        patch_size=bb.STRIDE,
+        embed_dim=embed_dim,
+        depth=depth,
+        num_heads=num_heads,
+        drop_path_rate=cfg.TRAIN.DROP_PATH_RATE,
+        ce_loc=bb.CE_LOC if ce else None,
+        ce_keep_ratio=bb.CE_KEEP_RATIO if ce else None,
+        frame_identity_embed=bb.FRAME_IDENTITY_EMBED,
+    )
 
 
 def build_ostrack(cfg, training=True):
@@ -78,17 +107,22 @@ def build_ostrack(cfg, training=True):
     whole model from that checkpoint (non-strict, differences printed)."""
     _check_supported(cfg)
     backbone = build_backbone(cfg)
-    head = CenterPredictor(inplanes=backbone.embed_dim, channel=cfg.MODEL.HEAD.NUM_CHANNELS,
-                           feat_sz=cfg.DATA.SEARCH.SIZE // cfg.MODEL.BACKBONE.STRIDE,
-                           stride=cfg.MODEL.BACKBONE.STRIDE)
+    head = CenterPredictor(
+        inplanes=backbone.embed_dim,
+        channel=cfg.MODEL.HEAD.NUM_CHANNELS,
+        feat_sz=cfg.DATA.SEARCH.SIZE // cfg.MODEL.BACKBONE.STRIDE,
+        stride=cfg.MODEL.BACKBONE.STRIDE,
+    )
     model = OSTrack(backbone, head)
     name = cfg.MODEL.PRETRAIN_FILE
     if training and name:
         path = resolve_pretrained_path(name)
         if 'OSTrack' in os.path.basename(name):
             result = model.load_state_dict(load_tensors(path), strict=False)
-            print(f"Initialised from {path}; missing: {result.missing_keys or 'none'}; "
-                  f"unexpected: {result.unexpected_keys or 'none'}")
+            print(
+                f"Initialised from {path}; missing: {result.missing_keys or 'none'}; "
+                f"unexpected: {result.unexpected_keys or 'none'}"
+            )
         else:
             load_pretrained_vit(backbone, path)
     return model

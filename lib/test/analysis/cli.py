@@ -2,6 +2,7 @@
 
 The lineage edited the script to choose trackers; here everything is on the command line.
 """
+
 import argparse
 import os
 import sys
@@ -14,8 +15,10 @@ from lib.test.analysis import PLOT_TYPES
 
 EPILOG = """\
 trackers:
-  one tracker:    --tracker_name ostrack --tracker_param vitb_256_mae_ce_32x4_ep300 [--display_name OSTrack256]
-  several:        --tracker ostrack:vitb_256_mae_ce_32x4_ep300:OSTrack256 --tracker ostrack:vitb_384_mae_ce_32x4_ep300
+  one tracker:    --tracker_name ostrack --tracker_param vitb_256_mae_ce_32x4_ep300
+                  [--display_name OSTrack256]
+  several:        --tracker ostrack:vitb_256_mae_ce_32x4_ep300:OSTrack256
+                  --tracker ostrack:vitb_384_mae_ce_32x4_ep300
                   (NAME:PARAM[:DISPLAY], repeat the option; both forms can be combined)
   --runids 0 1 2  scores the results folders <param>_000, _001, _002 of every tracker and reports their mean,
                   each run and the spread (min / max / std); without it the folder <param> is used.
@@ -32,8 +35,8 @@ example:
 
 @dataclass
 class AnalysisResult:
-    summary: object      # pandas DataFrame, one row per tracker (percent)
-    per_run: object      # pandas DataFrame, one row per (tracker, run)
+    summary: object  # pandas DataFrame, one row per tracker (percent)
+    per_run: object  # pandas DataFrame, one row per (tracker, run)
     eval_data: object
     report_dir: str
     files: list
@@ -50,6 +53,7 @@ def parse_tracker_arg(text):
 def expand_runs(trackers, run_ids):
     """Every tracker without its own run id once per run id in run_ids (None: unchanged)."""
     from lib.test.analysis.extract import as_tracker_spec
+
     specs = [as_tracker_spec(t) for t in trackers]
     if not run_ids:
         return specs
@@ -62,35 +66,58 @@ def expand_runs(trackers, run_ids):
 def _resolve_dataset(dataset):
     if isinstance(dataset, str):
         from lib.test.evaluation.datasets import get_dataset
+
         return dataset, get_dataset(dataset)
     label = dataset[0].dataset if len(dataset) else 'dataset'
     return label, dataset
 
 
-def analyze(trackers, dataset, report_name=None, run_ids=None, results_path=None, result_plot_path=None,
-            exclude_invalid_frames=False, skip_missing=False, plot=False, plot_types=PLOT_TYPES, csv_path=None,
-            force=False, print_fn=print):
+def analyze(
+    trackers,
+    dataset,
+    report_name=None,
+    run_ids=None,
+    results_path=None,
+    result_plot_path=None,
+    exclude_invalid_frames=False,
+    skip_missing=False,
+    plot=False,
+    plot_types=PLOT_TYPES,
+    csv_path=None,
+    force=False,
+    print_fn=print,
+):
     """Scores `trackers` (Tracker objects, TrackerSpecs or (name, param, run_id, display_name) tuples) on
     `dataset` (a SequenceList or a name for get_dataset), prints the table, writes CSV/plots.
     Paths default to results_path / result_plot_path of lib/test/evaluation/local.py."""
     from lib.test.analysis.extract import extract_results
     from lib.test.analysis.plots import plot_curves
     from lib.test.analysis.report import format_report, score_tables, write_csv
+
     dataset_name, sequences = _resolve_dataset(dataset)
     specs = expand_runs(trackers, run_ids)
     if results_path is None or result_plot_path is None:
         from lib.test.evaluation.environment import env_settings
+
         settings = env_settings()
         results_path = results_path or settings.results_path
         result_plot_path = result_plot_path or settings.result_plot_path
     report_name = report_name or dataset_name
     report_dir = os.path.join(result_plot_path, report_name)
-    eval_data = extract_results(specs, sequences, results_path=results_path,
-                                exclude_invalid_frames=exclude_invalid_frames, skip_missing=skip_missing,
-                                cache_dir=report_dir, force=force, progress=print_fn is print)
+    eval_data = extract_results(
+        specs,
+        sequences,
+        results_path=results_path,
+        exclude_invalid_frames=exclude_invalid_frames,
+        skip_missing=skip_missing,
+        cache_dir=report_dir,
+        force=force,
+        progress=print_fn is print,
+    )
     summary, per_run = score_tables(eval_data)
-    text = format_report(report_name, summary, per_run, int(eval_data.valid_sequence.sum()),
-                         len(eval_data.valid_sequence))
+    text = format_report(
+        report_name, summary, per_run, int(eval_data.valid_sequence.sum()), len(eval_data.valid_sequence)
+    )
     files = [write_csv(os.path.join(report_dir, 'scores.csv'), summary)]
     if csv_path:
         files.append(write_csv(csv_path, summary))
@@ -106,28 +133,49 @@ def analyze(trackers, dataset, report_name=None, run_ids=None, results_path=None
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(description='Score tracking results (AUC, OP50, OP75, Precision, Norm '
-                                     'Precision; AO/SR0.5/SR0.75 on GOT-10k val).', epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description='Score tracking results (AUC, OP50, OP75, Precision, Norm '
+        'Precision; AO/SR0.5/SR0.75 on GOT-10k val).',
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument('--tracker_name', help='tracker script, e.g. ostrack')
     parser.add_argument('--tracker_param', help='config name, e.g. vitb_256_mae_ce_32x4_ep300')
     parser.add_argument('--display_name', help='legend/table name for --tracker_name/--tracker_param')
-    parser.add_argument('--tracker', action='append', default=[], metavar='NAME:PARAM[:DISPLAY]',
-                        help='a tracker to compare; repeat for several')
-    parser.add_argument('--dataset', '--dataset_name', dest='dataset', default='lasot',
-                        help='dataset name as in lib.test.evaluation.datasets (default: lasot)')
+    parser.add_argument(
+        '--tracker',
+        action='append',
+        default=[],
+        metavar='NAME:PARAM[:DISPLAY]',
+        help='a tracker to compare; repeat for several',
+    )
+    parser.add_argument(
+        '--dataset',
+        '--dataset_name',
+        dest='dataset',
+        default='lasot',
+        help='dataset name as in lib.test.evaluation.datasets (default: lasot)',
+    )
     parser.add_argument('--runids', type=int, nargs='+', metavar='N', help='run ids to average, e.g. 0 1 2')
     parser.add_argument('--report_name', help='folder under result_plot_path (default: the dataset name)')
     parser.add_argument('--plot', action='store_true', help='write success/precision plots (PNG and PDF)')
     parser.add_argument('--plot_types', nargs='+', default=list(PLOT_TYPES), choices=PLOT_TYPES)
     parser.add_argument('--csv', metavar='PATH', help='also write the score table (percent) to PATH')
-    parser.add_argument('--exclude_invalid_frames', action='store_true',
-                        help='score only frames with a valid, visible GT box, in numerator and denominator '
-                             '(default: all frames, as the official analysis; its exclude mode still counted '
-                             'the -1 errors of invalid frames as hits, this one does not)')
-    parser.add_argument('--skip_missing', action='store_true',
-                        help='leave out sequences some tracker has no result for (default: error)')
-    parser.add_argument('--force', action='store_true', help='recompute even if the cached scores are current')
+    parser.add_argument(
+        '--exclude_invalid_frames',
+        action='store_true',
+        help='score only frames with a valid, visible GT box, in numerator and denominator '
+        '(default: all frames, as the official analysis; its exclude mode still counted '
+        'the -1 errors of invalid frames as hits, this one does not)',
+    )
+    parser.add_argument(
+        '--skip_missing',
+        action='store_true',
+        help='leave out sequences some tracker has no result for (default: error)',
+    )
+    parser.add_argument(
+        '--force', action='store_true', help='recompute even if the cached scores are current'
+    )
     parser.add_argument('--results_path', help='results root (default: results_path of local.py)')
     parser.add_argument('--result_plot_path', help='report root (default: result_plot_path of local.py)')
     return parser
@@ -141,7 +189,9 @@ def trackers_from_args(args):
         trackers.append((args.tracker_name, args.tracker_param, None, args.display_name))
     trackers += [parse_tracker_arg(t) for t in args.tracker]
     if not trackers:
-        raise ValueError('no tracker given: use --tracker_name/--tracker_param or --tracker NAME:PARAM[:DISPLAY]')
+        raise ValueError(
+            'no tracker given: use --tracker_name/--tracker_param or --tracker NAME:PARAM[:DISPLAY]'
+        )
     return trackers
 
 
@@ -149,11 +199,20 @@ def main(argv=None, dataset=None):
     """CLI entry; `dataset` (a SequenceList) replaces --dataset lookup, for tests. Returns the exit code."""
     args = build_parser().parse_args(argv)
     try:
-        analyze(trackers_from_args(args), dataset if dataset is not None else args.dataset,
-                report_name=args.report_name, run_ids=args.runids, results_path=args.results_path,
-                result_plot_path=args.result_plot_path,
-                exclude_invalid_frames=args.exclude_invalid_frames, skip_missing=args.skip_missing,
-                plot=args.plot, plot_types=args.plot_types, csv_path=args.csv, force=args.force)
+        analyze(
+            trackers_from_args(args),
+            dataset if dataset is not None else args.dataset,
+            report_name=args.report_name,
+            run_ids=args.runids,
+            results_path=args.results_path,
+            result_plot_path=args.result_plot_path,
+            exclude_invalid_frames=args.exclude_invalid_frames,
+            skip_missing=args.skip_missing,
+            plot=args.plot,
+            plot_types=args.plot_types,
+            csv_path=args.csv,
+            force=args.force,
+        )
     except (ValueError, FileNotFoundError, KeyError, RuntimeError) as e:
         message = e.args[0] if isinstance(e, KeyError) and e.args else e
         print(f'error: {message}', file=sys.stderr)

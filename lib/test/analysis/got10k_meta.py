@@ -8,6 +8,7 @@ Sources, first found wins:
   the header of the first frame, else no clipping.
 The sequence folder is the folder of the first frame (GOT-10k keeps frames and labels together).
 """
+
 import ast
 import os
 
@@ -43,8 +44,9 @@ def _resolution_from_meta(path):
                     width, height = ast.literal_eval(value.strip())
                     return float(width), float(height)
                 except (ValueError, SyntaxError, TypeError):
-                    raise ValueError(f"{path}: expected 'resolution: (width, height)', got {line.strip()!r}") \
-                        from None
+                    raise ValueError(
+                        f"{path}: expected 'resolution: (width, height)', got {line.strip()!r}"
+                    ) from None
     return None
 
 
@@ -58,7 +60,8 @@ def got10k_image_size(seq):
         if size is not None:
             return size
     if seq.frames and os.path.isfile(seq.frames[0]):
-        from PIL import Image   # reads the header only
+        from PIL import Image  # reads the header only
+
         with Image.open(seq.frames[0]) as image:
             return float(image.size[0]), float(image.size[1])
     return None
@@ -68,6 +71,8 @@ def got10k_scoring_info(seq):
     """(visible frames bool array or None, (width, height) or None) for one GOT-10k sequence."""
     visible = got10k_visible_frames(seq)
     if visible is not None and len(visible) != len(seq.ground_truth_rect):
-        raise ValueError(f"sequence '{seq.name}': {len(visible)} cover/visibility labels for "
-                         f'{len(seq.ground_truth_rect)} ground-truth boxes')
+        raise ValueError(
+            f"sequence '{seq.name}': {len(visible)} cover/visibility labels for "
+            f'{len(seq.ground_truth_rect)} ground-truth boxes'
+        )
     return visible, got10k_image_size(seq)

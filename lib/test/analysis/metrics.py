@@ -20,6 +20,7 @@ Success = fraction of frames with IoU > t (strict) for t in 0:0.05:1 (21 values,
 so 0.5 and 0.75 are exact); precision = fraction with error <= t. AUC = mean of the success curve;
 sequences are averaged with equal weight.
 """
+
 from typing import NamedTuple
 
 import numpy as np
@@ -29,19 +30,19 @@ from lib.utils.box_ops import box_iou_xywh, box_iou_xyxy, box_xywh_to_xyxy
 OVERLAP_THRESHOLDS = np.arange(21, dtype=np.float64) / 20.0
 CENTER_THRESHOLDS = np.arange(51, dtype=np.float64)
 NORM_CENTER_THRESHOLDS = np.arange(51, dtype=np.float64) / 100.0
-OP50_INDEX = 10   # OVERLAP_THRESHOLDS[10] == 0.5 exactly
-OP75_INDEX = 15   # OVERLAP_THRESHOLDS[15] == 0.75 exactly
-PRECISION_INDEX = 20   # 20 px / 0.20 normalized
+OP50_INDEX = 10  # OVERLAP_THRESHOLDS[10] == 0.5 exactly
+OP75_INDEX = 15  # OVERLAP_THRESHOLDS[15] == 0.75 exactly
+PRECISION_INDEX = 20  # 20 px / 0.20 normalized
 
 OPE_SCORE_NAMES = ('AUC', 'OP50', 'OP75', 'Precision', 'Norm Precision')
 GOT10K_SCORE_NAMES = ('AO', 'SR0.5', 'SR0.75')
 
 
 class SequenceErrors(NamedTuple):
-    overlap: np.ndarray       # (N,) IoU, -1 on invalid frames
-    center: np.ndarray        # (N,) pixels
-    center_norm: np.ndarray   # (N,) fraction of the GT size
-    valid: np.ndarray         # (N,) bool
+    overlap: np.ndarray  # (N,) IoU, -1 on invalid frames
+    center: np.ndarray  # (N,) pixels
+    center_norm: np.ndarray  # (N,) fraction of the GT size
+    valid: np.ndarray  # (N,) bool
 
 
 def _rows(mask, limit=5):
@@ -58,8 +59,9 @@ def check_predictions(pred, source):
     if np.isnan(pred).any():
         raise ValueError(f'{source}: NaN in predicted boxes on line(s) {_rows(np.isnan(pred).any(1))}')
     if (pred[:, 2:] < 0).any():
-        raise ValueError(f'{source}: negative predicted width/height on line(s) '
-                         f'{_rows((pred[:, 2:] < 0).any(1))}')
+        raise ValueError(
+            f'{source}: negative predicted width/height on line(s) {_rows((pred[:, 2:] < 0).any(1))}'
+        )
     return pred
 
 
@@ -69,8 +71,10 @@ def _fix_length(pred, n_gt, dataset, source):
     if len(pred) > n_gt:
         return pred[:n_gt]
     if dataset == 'lasot':
-        raise ValueError(f'{source}: {len(pred)} predicted boxes but the ground truth has {n_gt} frames '
-                         f'(LaSOT results must cover every frame)')
+        raise ValueError(
+            f'{source}: {len(pred)} predicted boxes but the ground truth has {n_gt} frames '
+            f'(LaSOT results must cover every frame)'
+        )
     return np.concatenate([pred, np.zeros((n_gt - len(pred), 4))], axis=0)
 
 
@@ -84,14 +88,16 @@ def sequence_errors(pred, gt, dataset, target_visible=None, source='predictions'
     gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
     gt_nan = np.isnan(gt).any(1)
     if gt_nan.any() and dataset != 'uav':
-        raise ValueError(f'{gt_source}: NaN in the ground truth on line(s) {_rows(gt_nan)} '
-                         f"(only the 'uav' dataset may have NaN rows)")
+        raise ValueError(
+            f'{gt_source}: NaN in the ground truth on line(s) {_rows(gt_nan)} '
+            f"(only the 'uav' dataset may have NaN rows)"
+        )
     if len(pred) == 0:
         raise ValueError(f'{source}: the result file is empty')
 
     # Zero-size predictions take the previous box; done in frame order so the fill cascades.
     gt_nan_for_pred = np.zeros(len(pred), dtype=bool)
-    gt_nan_for_pred[:min(len(pred), len(gt))] = gt_nan[:len(pred)]
+    gt_nan_for_pred[: min(len(pred), len(gt))] = gt_nan[: len(pred)]
     for i in np.nonzero((pred[:, 2:] == 0).any(1) & ~gt_nan_for_pred)[0]:
         if i >= 1:
             pred[i] = pred[i - 1]
@@ -104,15 +110,17 @@ def sequence_errors(pred, gt, dataset, target_visible=None, source='predictions'
     if target_visible is not None:
         target_visible = np.asarray(target_visible, dtype=bool).reshape(-1)
         if len(target_visible) != len(gt):
-            raise ValueError(f'{gt_source}: target_visible has {len(target_visible)} entries for '
-                             f'{len(gt)} ground-truth frames')
+            raise ValueError(
+                f'{gt_source}: target_visible has {len(target_visible)} entries for '
+                f'{len(gt)} ground-truth frames'
+            )
         valid &= target_visible
 
     with np.errstate(invalid='ignore', divide='ignore'):
         diff = _centers(pred) - _centers(gt)
-        center = np.sqrt((diff ** 2).sum(1))
+        center = np.sqrt((diff**2).sum(1))
         diff_norm = _centers(pred) / gt[:, 2:] - _centers(gt) / gt[:, 2:]
-        center_norm = np.sqrt((diff_norm ** 2).sum(1))
+        center_norm = np.sqrt((diff_norm**2).sum(1))
         overlap = box_iou_xywh(pred, gt)
 
     center[~valid] = -1.0 if dataset == 'uav' else np.inf
@@ -127,10 +135,10 @@ def sequence_errors(pred, gt, dataset, target_visible=None, source='predictions'
 
 
 class SequenceCurves(NamedTuple):
-    success: np.ndarray          # (21,) over OVERLAP_THRESHOLDS
-    precision: np.ndarray        # (51,) over CENTER_THRESHOLDS
-    norm_precision: np.ndarray   # (51,) over NORM_CENTER_THRESHOLDS
-    avg_overlap: float           # mean IoU over valid frames
+    success: np.ndarray  # (21,) over OVERLAP_THRESHOLDS
+    precision: np.ndarray  # (51,) over CENTER_THRESHOLDS
+    norm_precision: np.ndarray  # (51,) over NORM_CENTER_THRESHOLDS
+    avg_overlap: float  # mean IoU over valid frames
 
 
 def sequence_curves(errors, exclude_invalid_frames=False, seq_name='sequence'):
@@ -140,8 +148,10 @@ def sequence_curves(errors, exclude_invalid_frames=False, seq_name='sequence'):
         overlap, center, center_norm = overlap[valid], center[valid], center_norm[valid]
     n = len(overlap)
     if n == 0:
-        raise ValueError(f"sequence '{seq_name}': no valid ground-truth frame to score "
-                         f'(all frames have zero-size GT or an invisible target)')
+        raise ValueError(
+            f"sequence '{seq_name}': no valid ground-truth frame to score "
+            f'(all frames have zero-size GT or an invisible target)'
+        )
     success = (overlap[:, None] > OVERLAP_THRESHOLDS[None]).sum(0) / n
     precision = (center[:, None] <= CENTER_THRESHOLDS[None]).sum(0) / n
     norm_precision = (center_norm[:, None] <= NORM_CENTER_THRESHOLDS[None]).sum(0) / n
@@ -155,9 +165,13 @@ def ope_scores(success, precision, norm_precision):
     success_curve = np.asarray(success).mean(0) * 100.0
     prec_curve = np.asarray(precision).mean(0) * 100.0
     norm_curve = np.asarray(norm_precision).mean(0) * 100.0
-    return {'AUC': success_curve.mean(-1), 'OP50': success_curve[..., OP50_INDEX],
-            'OP75': success_curve[..., OP75_INDEX], 'Precision': prec_curve[..., PRECISION_INDEX],
-            'Norm Precision': norm_curve[..., PRECISION_INDEX]}
+    return {
+        'AUC': success_curve.mean(-1),
+        'OP50': success_curve[..., OP50_INDEX],
+        'OP75': success_curve[..., OP75_INDEX],
+        'Precision': prec_curve[..., PRECISION_INDEX],
+        'Norm Precision': norm_curve[..., PRECISION_INDEX],
+    }
 
 
 # ----------------------------------------------------------------------------------------------- GOT-10k
@@ -179,8 +193,10 @@ def got10k_frame_ious(pred, gt, visible=None, image_size=None, source='predictio
     pred = check_predictions(pred, source)
     gt = np.asarray(gt, dtype=np.float64).reshape(-1, 4)
     if pred.shape != gt.shape:
-        raise ValueError(f'{source}: {len(pred)} predicted boxes but the ground truth has {len(gt)} frames '
-                         f'(GOT-10k scoring needs one box per frame)')
+        raise ValueError(
+            f'{source}: {len(pred)} predicted boxes but the ground truth has {len(gt)} frames '
+            f'(GOT-10k scoring needs one box per frame)'
+        )
     pred, gt = pred[1:], gt[1:]
     if image_size is not None:
         pred = _bound_like_got10k_toolkit(pred, *image_size)
@@ -204,5 +220,8 @@ def got10k_scores(counts):
     total = np.asarray(counts, dtype=np.float64).sum(0)
     n = total[..., 0]
     with np.errstate(invalid='ignore', divide='ignore'):
-        return {'AO': total[..., 1] / n * 100.0, 'SR0.5': total[..., 2] / n * 100.0,
-                'SR0.75': total[..., 3] / n * 100.0}
+        return {
+            'AO': total[..., 1] / n * 100.0,
+            'SR0.5': total[..., 2] / n * 100.0,
+            'SR0.75': total[..., 3] / n * 100.0,
+        }

@@ -4,6 +4,7 @@ Runs of one (name, parameter_name) are merged like the lineage's merge_multiple_
 averaged over runs, so every OPE score is the mean of the per-run scores. GOT-10k AO/SR pool the IoUs
 of all runs, as the toolkit pools repetitions (equal to the mean when runs have equal length).
 """
+
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -17,7 +18,7 @@ from lib.utils.io import atomic_write_text
 class TrackerGroup:
     label: str
     run_ids: list
-    indices: list   # columns of EvalData arrays
+    indices: list  # columns of EvalData arrays
 
 
 def group_runs(eval_data):
@@ -31,8 +32,10 @@ def group_runs(eval_data):
     labels = [g.label for g in groups.values()]
     duplicates = {label for label in labels if labels.count(label) > 1}
     if duplicates:
-        raise ValueError(f'display name(s) {sorted(duplicates)} are used by more than one tracker; give each '
-                         f'tracker its own display name')
+        raise ValueError(
+            f'display name(s) {sorted(duplicates)} are used by more than one tracker; give each '
+            f'tracker its own display name'
+        )
     return list(groups.values())
 
 
@@ -46,8 +49,9 @@ def score_names(eval_data):
 def per_run_scores(eval_data):
     """{score name: (T,) array in percent} for every tracker run, over the valid sequences."""
     valid = eval_data.valid_sequence
-    scores = metrics.ope_scores(eval_data.success[valid], eval_data.precision[valid],
-                                eval_data.norm_precision[valid])
+    scores = metrics.ope_scores(
+        eval_data.success[valid], eval_data.precision[valid], eval_data.norm_precision[valid]
+    )
     if eval_data.got10k_counts is not None:
         scores.update(metrics.got10k_scores(eval_data.got10k_counts[valid]))
     return scores
@@ -58,16 +62,17 @@ def merged_curves(eval_data, group):
     valid = eval_data.valid_sequence
     out = {}
     for key in ('success', 'precision', 'norm_precision'):
-        curves = getattr(eval_data, key)[valid][:, group.indices]   # (S, R, K)
+        curves = getattr(eval_data, key)[valid][:, group.indices]  # (S, R, K)
         out[key] = curves.mean(axis=(0, 1)) * 100.0
     return out
 
 
 def score_tables(eval_data):
     """(summary, per_run) pandas DataFrames in percent. summary: one row per tracker (index = display
-    name), score columns, 'Runs', and '<score> std' columns (sample std over runs, NaN for one run) when a tracker
-    has several runs. per_run: one row per (tracker, run id)."""
+    name), score columns, 'Runs', and '<score> std' columns (sample std over runs, NaN for one run) when a
+    tracker has several runs. per_run: one row per (tracker, run id)."""
     import pandas as pd
+
     groups = group_runs(eval_data)
     names = score_names(eval_data)
     runs = per_run_scores(eval_data)
@@ -102,7 +107,7 @@ def spread_table(summary, per_run):
     if len(multi) == 0:
         return None
     stats = per_run.loc[list(multi)].groupby(level='Tracker', sort=False).agg(['min', 'max', 'std'])
-    stats = stats.stack(level=1, future_stack=True)   # rows (tracker, statistic), columns scores
+    stats = stats.stack(level=1, future_stack=True)  # rows (tracker, statistic), columns scores
     stats.index.names = ['Tracker', 'over runs']
     return stats
 
@@ -110,6 +115,7 @@ def spread_table(summary, per_run):
 def format_report(title, summary, per_run=None, n_valid=None, n_total=None):
     """The terminal report: the summary table, and per-run scores with their spread when runs were merged."""
     import pandas as pd
+
     lines = []
     if n_valid is not None:
         lines.append(f'Reporting results over {n_valid} / {n_total} sequences')

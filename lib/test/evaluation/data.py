@@ -1,4 +1,5 @@
 """Sequence and SequenceList: what a test dataset hands to the runner and to the analysis."""
+
 import numpy as np
 
 
@@ -11,8 +12,16 @@ class Sequence:
     ('lasot', 'got10k', 'trackingnet', 'uav', ...).
     """
 
-    def __init__(self, name, frames, dataset, ground_truth_rect, object_class=None, target_visible=None,
-                 image_reader=None):
+    def __init__(
+        self,
+        name,
+        frames,
+        dataset,
+        ground_truth_rect,
+        object_class=None,
+        target_visible=None,
+        image_reader=None,
+    ):
         self.name = name
         self.frames = list(frames)
         self.dataset = dataset
@@ -34,6 +43,7 @@ class Sequence:
         """RGB uint8 HxWx3 of frame `index`."""
         if self._image_reader is None:
             from lib.utils.image_io import read_image
+
             return read_image(self.frames[index])
         return self._image_reader(self.frames[index])
 

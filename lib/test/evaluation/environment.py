@@ -1,12 +1,13 @@
 """Evaluation-side paths: lib/test/evaluation/local.py, the lineage's form:
 
-    from lib.test.evaluation.environment import EnvSettings
-    def local_env_settings():
-        settings = EnvSettings()
-        settings.lasot_path = '/data/lasot'
-        ...
-        return settings
+from lib.test.evaluation.environment import EnvSettings
+def local_env_settings():
+    settings = EnvSettings()
+    settings.lasot_path = '/data/lasot'
+    ...
+    return settings
 """
+
 import os
 
 from lib.utils.local_settings import REPO_ROOT, apply_defaults, import_local_module, require_path
@@ -15,11 +16,30 @@ LOCAL_MODULE = 'lib.test.evaluation.local'
 LOCAL_FILE = os.path.join(REPO_ROOT, 'lib', 'test', 'evaluation', 'local.py')
 
 TEST_PATH_ATTRS = (
-    'prj_dir', 'save_dir', 'results_path', 'result_plot_path', 'network_path', 'segmentation_path',
-    'got_packed_results_path', 'tn_packed_results_path', 'got_reports_path',
-    'lasot_path', 'lasot_lmdb_path', 'lasot_extension_subset_path', 'got10k_path', 'got10k_lmdb_path',
-    'trackingnet_path', 'tnl2k_path', 'uav_path', 'otb_path', 'nfs_path', 'tc128_path', 'itb_path',
-    'vot18_path', 'vot22_path', 'synthetic_path',
+    'prj_dir',
+    'save_dir',
+    'results_path',
+    'result_plot_path',
+    'network_path',
+    'segmentation_path',
+    'got_packed_results_path',
+    'tn_packed_results_path',
+    'got_reports_path',
+    'lasot_path',
+    'lasot_lmdb_path',
+    'lasot_extension_subset_path',
+    'got10k_path',
+    'got10k_lmdb_path',
+    'trackingnet_path',
+    'tnl2k_path',
+    'uav_path',
+    'otb_path',
+    'nfs_path',
+    'tc128_path',
+    'itb_path',
+    'vot18_path',
+    'vot22_path',
+    'synthetic_path',
 )
 
 
@@ -64,7 +84,9 @@ def env_settings():
     """The evaluation paths of this machine; attributes an old local.py lacks get repo defaults."""
     module = import_local_module(LOCAL_MODULE)
     settings = module.local_env_settings()
-    defaults = default_test_paths(REPO_ROOT, os.path.join(REPO_ROOT, 'data'), os.path.join(REPO_ROOT, 'output'))
+    defaults = default_test_paths(
+        REPO_ROOT, os.path.join(REPO_ROOT, 'data'), os.path.join(REPO_ROOT, 'output')
+    )
     # Old pasted files may set the lineage's typo'd name; accept it.
     typo = getattr(settings, 'lasot_extension_subset_path_path', '')
     if typo and not getattr(settings, 'lasot_extension_subset_path', ''):

@@ -5,6 +5,7 @@ with <seq>_time.txt beside it. Boxes are x,y,w,h floats, tab-separated, with 4 d
 truncated them to integers). Files are written atomically, so an existing file is always complete.
 Readers accept tab, comma or whitespace separators, so old integer result files still load.
 """
+
 import os
 
 import numpy as np

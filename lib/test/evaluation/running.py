@@ -12,6 +12,7 @@
   (lib/test/tracker/batched.py); each sequence's files are written when it completes, in the same
   format, so skipping complete sequences on restart works the same way.
 """
+
 import collections
 import dataclasses
 import glob
@@ -26,11 +27,11 @@ POLL_SECONDS = 1.0
 
 @dataclasses.dataclass
 class RunSummary:
-    done: list = dataclasses.field(default_factory=list)      # (tracker display name, sequence name)
-    skipped: list = dataclasses.field(default_factory=list)   # already complete
-    failed: list = dataclasses.field(default_factory=list)    # (tracker display name, sequence name, message)
-    frames: int = 0            # frames tracked in this run
-    track_time: float = 0.0    # seconds spent in initialize/track for those frames
+    done: list = dataclasses.field(default_factory=list)  # (tracker display name, sequence name)
+    skipped: list = dataclasses.field(default_factory=list)  # already complete
+    failed: list = dataclasses.field(default_factory=list)  # (tracker display name, sequence name, message)
+    frames: int = 0  # frames tracked in this run
+    track_time: float = 0.0  # seconds spent in initialize/track for those frames
 
     @property
     def ok(self):
@@ -55,6 +56,7 @@ class RunSummary:
 def worker_device(worker_index, num_gpus):
     """'cuda:<worker_index % num_gpus>' when CUDA is available and num_gpus > 0, else 'cpu'."""
     import torch
+
     if num_gpus > 0 and torch.cuda.is_available():
         return f'cuda:{worker_index % min(num_gpus, torch.cuda.device_count())}'
     return 'cpu'
@@ -124,13 +126,16 @@ def _tracker_impl(cache, index, tracker, device, debug):
 class _Progress:
     def __init__(self, total, summary):
         from tqdm import tqdm
+
         self.bar = tqdm(total=total, unit='seq', dynamic_ncols=True)
         self.summary = summary
 
     def step(self):
         s = self.summary
-        self.bar.set_postfix({'fps': f'{s.fps:.1f}', 'done': len(s.done), 'skipped': len(s.skipped),
-                              'failed': len(s.failed)}, refresh=False)
+        self.bar.set_postfix(
+            {'fps': f'{s.fps:.1f}', 'done': len(s.done), 'skipped': len(s.skipped), 'failed': len(s.failed)},
+            refresh=False,
+        )
         self.bar.update(1)
 
     def close(self):
@@ -168,6 +173,7 @@ def _worker_main(worker_index, device, trackers, debug, cpu_threads, conn):
     dies (segfault, out-of-memory kill) can only break its own pipe, never a channel others share.
     """
     import torch
+
     if cpu_threads:
         torch.set_num_threads(cpu_threads)
     if device.startswith('cuda'):
@@ -195,6 +201,7 @@ class _Pool:
 
     def __init__(self, threads, num_gpus, trackers, debug):
         import torch.multiprocessing
+
         self.ctx = torch.multiprocessing.get_context('spawn')
         self.num_gpus, self.trackers, self.debug = num_gpus, trackers, debug
         self.cpu_threads = max(1, (os.cpu_count() or 1) // threads)
@@ -204,9 +211,19 @@ class _Pool:
     def start(self, index):
         device = worker_device(index, self.num_gpus)
         conn, child_conn = self.ctx.Pipe(duplex=True)
-        process = self.ctx.Process(target=_worker_main, name=f'onestream-worker-{index}', daemon=True,
-                                   args=(index, device, self.trackers, self.debug,
-                                         self.cpu_threads if device == 'cpu' else 0, child_conn))
+        process = self.ctx.Process(
+            target=_worker_main,
+            name=f'onestream-worker-{index}',
+            daemon=True,
+            args=(
+                index,
+                device,
+                self.trackers,
+                self.debug,
+                self.cpu_threads if device == 'cpu' else 0,
+                child_conn,
+            ),
+        )
         process.start()
         child_conn.close()
         self.workers[index] = {'process': process, 'conn': conn, 'task': None}
@@ -216,6 +233,7 @@ class _Pool:
 
     def wait(self, timeout):
         from multiprocessing.connection import wait
+
         handles = []
         for index in self.busy():
             handles += [self.workers[index]['conn'], self.workers[index]['process'].sentinel]
@@ -318,14 +336,15 @@ def _run_batched(tasks, trackers, sequences, summary, progress, debug, num_gpus,
         tracker = trackers[ti]
         reported = set()
 
+        # report and on_finish run within this iteration (run_sequences_batched calls them before returning)
         def report(seq, seconds=None, error=None):
-            reported.add(seq.name)
-            _record(summary, tracker, seq.name, len(seq.frames), seconds, error=error)
+            reported.add(seq.name)  # noqa: B023
+            _record(summary, tracker, seq.name, len(seq.frames), seconds, error=error)  # noqa: B023
             progress.step()
 
         def on_finish(seq, output):
             try:
-                tracker.save_results(seq, output)
+                tracker.save_results(seq, output)  # noqa: B023
             except Exception as e:
                 if debug:
                     raise
@@ -385,8 +404,11 @@ def run_dataset(dataset, trackers, debug=0, threads=0, num_gpus=8, batch_sequenc
             _run_in_process(tasks, trackers, sequences, summary, progress, debug, num_gpus)
     finally:
         progress.close()
-    print(f'Done: {len(summary.done)} tracked, {len(summary.skipped)} already complete (skipped), '
-          f'{len(summary.failed)} failed. Overall FPS: {summary.fps:.1f} ({summary.frames} frames)', flush=True)
+    print(
+        f'Done: {len(summary.done)} tracked, {len(summary.skipped)} already complete (skipped), '
+        f'{len(summary.failed)} failed. Overall FPS: {summary.fps:.1f} ({summary.frames} frames)',
+        flush=True,
+    )
     if summary.failed:
         print(summary.failure_report(), flush=True)
     return summary

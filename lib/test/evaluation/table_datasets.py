@@ -7,6 +7,7 @@ annotation file and (OTB Tiger1) initOmit, the frames to drop at the start.
     <uav_path>/data_seq/UAV123/<seq>/000001.jpg, anno/UAV123/<name>.txt   (NaN rows allowed; several
                                                                           sequences share a folder)
 """
+
 import json
 import os
 
@@ -31,11 +32,15 @@ def frame_paths(root, entry):
     """Image paths of an entry's frame range, startFrame + initOmit .. endFrame inclusive."""
     first = entry['startFrame'] + entry.get('initOmit', 0)
     folder = os.path.join(root, *entry['path'].split('/'))
-    return [os.path.join(folder, f"{n:0{entry['nz']}d}.{entry['ext']}") for n in range(first, entry['endFrame'] + 1)]
+    return [
+        os.path.join(folder, f"{n:0{entry['nz']}d}.{entry['ext']}")
+        for n in range(first, entry['endFrame'] + 1)
+    ]
 
 
 def _read_ground_truth(path):
     from lib.train.dataset.layouts import parse_numbers
+
     try:
         with open(path) as f:
             text = f.read()
@@ -52,6 +57,13 @@ def table_sequences(root, name, spec=None):
     for entry in entries:
         omit = entry.get('initOmit', 0)
         ground_truth = _read_ground_truth(os.path.join(root, *entry['anno_path'].split('/')))[omit:]
-        sequences.append(Sequence(entry['name'], frame_paths(root, entry), name, ground_truth,
-                                  object_class=entry.get('object_class')))
+        sequences.append(
+            Sequence(
+                entry['name'],
+                frame_paths(root, entry),
+                name,
+                ground_truth,
+                object_class=entry.get('object_class'),
+            )
+        )
     return sequences

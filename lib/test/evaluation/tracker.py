@@ -4,6 +4,7 @@ It knows where its results go and runs a built tracker implementation over one s
 implementation (network + checkpoint) is separate (`build()`), so the runner builds it once per
 worker process and reuses it for every sequence (the lineage rebuilt it for each sequence).
 """
+
 import time
 
 import numpy as np
@@ -16,16 +17,27 @@ class Tracker:
     run_id: optional int, appended as _%03d to the results folder; results_path: where results go
     (default: results_path of lib/test/evaluation/local.py, read only when first needed)."""
 
-    def __init__(self, name, parameter_name, dataset_name=None, run_id=None, display_name=None,
-                 checkpoint=None, results_path=None, options=None):
+    def __init__(
+        self,
+        name,
+        parameter_name,
+        dataset_name=None,
+        run_id=None,
+        display_name=None,
+        checkpoint=None,
+        results_path=None,
+        options=None,
+    ):
         from lib.test.tracker import tracker_has_network
+
         tracker_has_network(name)  # unknown script: fail now, with the list of known ones
         self.name = name
         self.parameter_name = parameter_name
         self.dataset_name = dataset_name
         self.run_id = run_id
         self.display_name = display_name or (
-            f'{name}_{parameter_name}' if run_id is None else f'{name}_{parameter_name}_{run_id:03d}')
+            f'{name}_{parameter_name}' if run_id is None else f'{name}_{parameter_name}_{run_id:03d}'
+        )
         self.checkpoint = checkpoint
         self.options = options  # lib.test.tracker.options.InferenceOptions or None (the tracker's defaults)
         self._results_path = results_path
@@ -37,6 +49,7 @@ class Tracker:
     def results_path(self):
         if self._results_path is None:
             from lib.test.evaluation.environment import env_settings
+
             self._results_path = env_settings().results_path
         return self._results_path
 
@@ -47,7 +60,9 @@ class Tracker:
 
     def sequence_results_dir(self, seq):
         label = getattr(seq, 'dataset', None) or self.dataset_name
-        return results.sequence_results_dir(self.results_path, self.name, self.parameter_name, self.run_id, label)
+        return results.sequence_results_dir(
+            self.results_path, self.name, self.parameter_name, self.run_id, label
+        )
 
     def box_file(self, seq):
         return results.box_file(self.sequence_results_dir(seq), seq.name)
@@ -58,8 +73,15 @@ class Tracker:
     def build(self, device=None, debug=0):
         """The tracker implementation (lib.test.tracker.build_tracker), built once and reused."""
         from lib.test.tracker import build_tracker
-        return build_tracker(self.name, self.parameter_name, checkpoint=self.checkpoint, device=device,
-                             debug=debug, options=self.options)
+
+        return build_tracker(
+            self.name,
+            self.parameter_name,
+            checkpoint=self.checkpoint,
+            device=device,
+            debug=debug,
+            options=self.options,
+        )
 
     def run_sequence(self, seq, tracker_impl, debug=0):
         """Tracks every frame of `seq`: frame 0 initializes, frames 1+ track.
@@ -102,19 +124,33 @@ class Tracker:
         def finished(seq, boxes, times):
             for index, box in enumerate(boxes):
                 check_box_output({'target_bbox': box}, seq.name, index)
-            on_finish(seq, {'target_bbox': np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
-                            'time': np.asarray(times, dtype=np.float64)})
+            on_finish(
+                seq,
+                {
+                    'target_bbox': np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
+                    'time': np.asarray(times, dtype=np.float64),
+                },
+            )
 
         if not hasattr(tracker_impl, 'track_slots'):
-            raise TypeError(f'{self.display_name}: --batch_sequences needs a tracker with a network '
-                            f'(track_slots); {type(tracker_impl).__name__} has none')
-        run_sequences_batched(tracker_impl, sequences, batch_size, on_finish=finished, on_error=on_error,
-                              pass_ground_truth=bool(debug))
+            raise TypeError(
+                f'{self.display_name}: --batch_sequences needs a tracker with a network '
+                f'(track_slots); {type(tracker_impl).__name__} has none'
+            )
+        run_sequences_batched(
+            tracker_impl,
+            sequences,
+            batch_size,
+            on_finish=finished,
+            on_error=on_error,
+            pass_ground_truth=bool(debug),
+        )
 
     def save_results(self, seq, output):
         """Writes <seq>.txt and <seq>_time.txt atomically (the box file last: it marks completion)."""
-        results.write_sequence_results(self.sequence_results_dir(seq), seq.name, output['target_bbox'],
-                                       output['time'])
+        results.write_sequence_results(
+            self.sequence_results_dir(seq), seq.name, output['target_bbox'], output['time']
+        )
 
 
 def check_box_output(out, seq_name, index):
@@ -122,6 +158,7 @@ def check_box_output(out, seq_name, index):
     try:
         box = np.asarray(box, dtype=np.float64).reshape(4)
     except (TypeError, ValueError):
-        raise ValueError(f"{seq_name}, frame {index}: track() must return {{'target_bbox': [x, y, w, h]}}, "
-                         f"got {out!r}") from None
+        raise ValueError(
+            f"{seq_name}, frame {index}: track() must return {{'target_bbox': [x, y, w, h]}}, got {out!r}"
+        ) from None
     return box

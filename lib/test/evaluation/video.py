@@ -5,6 +5,7 @@
 The annotated video is written atomically (mp4v). Without --optional_box the first-frame box is
 picked with cv2.selectROI, which needs a display; on a headless machine the box must be given.
 """
+
 import argparse
 import contextlib
 import os
@@ -37,8 +38,9 @@ def _atomic_output_path(path):
     renames it to `path` only if the block succeeds."""
     folder = os.path.dirname(os.path.abspath(path))
     os.makedirs(folder, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=folder, prefix='.' + os.path.basename(path) + '.',
-                               suffix='.tmp' + os.path.splitext(path)[1])
+    fd, tmp = tempfile.mkstemp(
+        dir=folder, prefix='.' + os.path.basename(path) + '.', suffix='.tmp' + os.path.splitext(path)[1]
+    )
     os.close(fd)
     try:
         yield tmp
@@ -73,8 +75,12 @@ def select_box(frame_rgb):
     """Lets the user draw the initial box; needs a display."""
     if not display_available():
         raise VideoError('no display available to select the initial box: pass --optional_box x y w h')
-    x, y, w, h = cv2.selectROI('Select the target, then press ENTER', cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR),
-                               fromCenter=False, showCrosshair=True)
+    x, y, w, h = cv2.selectROI(
+        'Select the target, then press ENTER',
+        cv2.cvtColor(frame_rgb, cv2.COLOR_RGB2BGR),
+        fromCenter=False,
+        showCrosshair=True,
+    )
     cv2.destroyAllWindows()
     if w <= 0 or h <= 0:
         raise VideoError('no box selected')
@@ -143,16 +149,28 @@ def _open_writer(path, fourcc, fps, shape):
 
 
 def build_parser():
-    parser = argparse.ArgumentParser(prog='tracking/video_demo.py', description='Track a box through a video.')
+    parser = argparse.ArgumentParser(
+        prog='tracking/video_demo.py', description='Track a box through a video.'
+    )
     parser.add_argument('tracker_name')
     parser.add_argument('tracker_param')
     parser.add_argument('videofile')
-    parser.add_argument('--optional_box', type=float, nargs=4, metavar=('X', 'Y', 'W', 'H'), default=None,
-                        help='initial box in the first frame (default: select it in a window)')
-    parser.add_argument('--save_video', default=None,
-                        help='annotated output video (default ./<video>_<tracker>_<config>.mp4)')
-    parser.add_argument('--save_results', action='store_true',
-                        help='also write the boxes to <results_path>/<tracker>/<config>/video_<video>.txt')
+    parser.add_argument(
+        '--optional_box',
+        type=float,
+        nargs=4,
+        metavar=('X', 'Y', 'W', 'H'),
+        default=None,
+        help='initial box in the first frame (default: select it in a window)',
+    )
+    parser.add_argument(
+        '--save_video', default=None, help='annotated output video (default ./<video>_<tracker>_<config>.mp4)'
+    )
+    parser.add_argument(
+        '--save_results',
+        action='store_true',
+        help='also write the boxes to <results_path>/<tracker>/<config>/video_<video>.txt',
+    )
     parser.add_argument('--results_path', default=None, help='results root (default: from local.py)')
     parser.add_argument('--checkpoint', default=None)
     parser.add_argument('--debug', type=int, default=0)
@@ -164,6 +182,7 @@ def main(argv=None):
     from lib.test.evaluation import results
     from lib.test.evaluation.tracker import Tracker
     from lib.test.tracker import check_tracker
+
     args = build_parser().parse_args(argv)
     stem = os.path.splitext(os.path.basename(args.videofile))[0]
     output = args.save_video or f'{stem}_{args.tracker_name}_{args.tracker_param}.mp4'
@@ -173,9 +192,16 @@ def main(argv=None):
             raise VideoError(f'--checkpoint {args.checkpoint}: no such file')
         first = read_first_frame(args.videofile)
         init_box = check_box(args.optional_box, first.shape) if args.optional_box else select_box(first)
-        evaluation = Tracker(args.tracker_name, args.tracker_param, 'video', checkpoint=args.checkpoint,
-                             results_path=args.results_path)
-        results_file = os.path.join(evaluation.results_dir, f'video_{stem}.txt') if args.save_results else None
+        evaluation = Tracker(
+            args.tracker_name,
+            args.tracker_param,
+            'video',
+            checkpoint=args.checkpoint,
+            results_path=args.results_path,
+        )
+        results_file = (
+            os.path.join(evaluation.results_dir, f'video_{stem}.txt') if args.save_results else None
+        )
         tracker_impl = evaluation.build(debug=args.debug)
     except (ValueError, OSError, RuntimeError) as e:
         print(f'error: {e}', file=sys.stderr)

@@ -1,6 +1,7 @@
 """Evaluation readers for LaSOT (and its extension subset), GOT-10k val/test, TrackingNet test and TNL2K.
 LaSOT, GOT-10k and TrackingNet use the training readers' layout code (lib/train/dataset/layouts.py),
 so each layout is defined once. Frames are image paths."""
+
 import os
 
 from lib.test.evaluation.data import Sequence, SequenceList
@@ -12,6 +13,7 @@ IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png', '.bmp')
 def _layouts():
     from lib.train.dataset import layouts
     from lib.train.dataset.storage import FolderStorage
+
     return layouts, FolderStorage
 
 
@@ -21,14 +23,25 @@ def lasot_sequences(root, label='lasot', list_file='testing_set.txt', bundled='l
     layouts, FolderStorage = _layouts()
     storage = FolderStorage(root)
     if names is None:
-        names = layouts.read_lines(storage, list_file) if list_file and storage.exists(list_file) \
+        names = (
+            layouts.read_lines(storage, list_file)
+            if list_file and storage.exists(list_file)
             else load_spec(bundled)
+        )
     sequences = SequenceList()
     for name in names:
         boxes, visible = layouts.LasotLayout.read_annotations(storage, name)
         frames = [storage.path(layouts.LasotLayout.frame_key(name, i)) for i in range(len(boxes))]
-        sequences.append(Sequence(name, frames, label, boxes, object_class=layouts.LasotLayout.class_name(name),
-                                  target_visible=visible))
+        sequences.append(
+            Sequence(
+                name,
+                frames,
+                label,
+                boxes,
+                object_class=layouts.LasotLayout.class_name(name),
+                target_visible=visible,
+            )
+        )
     return sequences
 
 
@@ -70,8 +83,11 @@ def tnl2k_sequences(root):
         if not os.path.isdir(storage.path(name)):
             continue
         boxes = layouts.read_boxes(storage, f'{name}/groundtruth.txt')
-        frames = [storage.path(f'{name}/imgs/{f}') for f in storage.list_names(f'{name}/imgs')
-                  if f.lower().endswith(IMAGE_EXTENSIONS)]
+        frames = [
+            storage.path(f'{name}/imgs/{f}')
+            for f in storage.list_names(f'{name}/imgs')
+            if f.lower().endswith(IMAGE_EXTENSIONS)
+        ]
         seq = Sequence(name, frames, 'tnl2k', boxes)
         language_key = f'{name}/language.txt'
         seq.language = storage.read_text(language_key).strip() if storage.exists(language_key) else None

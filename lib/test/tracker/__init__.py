@@ -5,6 +5,7 @@ a built network (the network and its checkpoint are loaded here, the same way fo
 tracker without a network (firstbox) has its own `build_tracker`. Family code is imported only when a
 family is asked for, so importing lib.test.tracker stays cheap (no model code, no visdom).
 """
+
 from __future__ import annotations
 
 import os
@@ -38,6 +39,7 @@ def check_tracker(script: str, config_name: str) -> None:
     """Fails early, without building a network, on an unknown tracker or a missing/invalid config."""
     if _family(script).defaults is not None:
         from lib.config import load_config
+
         load_config(script, config_name)
 
 
@@ -46,11 +48,12 @@ def default_checkpoint_path(script: str, config_name: str, epoch: int) -> str:
     the family's checkpoint name."""
     from lib.test.evaluation.environment import env_settings
     from lib.utils.local_settings import REPO_ROOT, LocalSettingsMissing
+
     try:
         save_dir = env_settings().save_dir
     except LocalSettingsMissing:  # no local.py yet: the default save_dir it would get
         save_dir = os.path.join(REPO_ROOT, 'output')
-    file_name = '%s_ep%04d.pth.tar' % (_family(script).checkpoint_name, epoch)
+    file_name = f'{_family(script).checkpoint_name}_ep{epoch:04d}.pth.tar'
     return os.path.join(save_dir, 'checkpoints', 'train', script, config_name, file_name)
 
 
@@ -58,20 +61,26 @@ def load_network(script: str, config_name: str, cfg, checkpoint: str | None = No
     """The family's network for inference with `checkpoint` (default: the training checkpoint of epoch
     TEST.EPOCH) loaded by the family's load_checkpoint, which rejects a mismatch naming the keys."""
     from lib.models import build_model_from_cfg
+
     path = checkpoint or default_checkpoint_path(script, config_name, int(cfg.TEST.EPOCH))
     if not os.path.isfile(path):
-        how = ('pass --checkpoint /path/to/weights.pth.tar to tracking/test.py (Python: '
-               f"build_tracker('{script}', '{config_name}', checkpoint=...))")
+        how = (
+            'pass --checkpoint /path/to/weights.pth.tar to tracking/test.py (Python: '
+            f"build_tracker('{script}', '{config_name}', checkpoint=...))"
+        )
         if checkpoint:
             raise FileNotFoundError(f'checkpoint not found: {path}; {how}')
-        raise FileNotFoundError(f'checkpoint not found: {path} (the default for {script}/{config_name}, '
-                                f'epoch TEST.EPOCH={cfg.TEST.EPOCH}); train it first or {how}')
+        raise FileNotFoundError(
+            f'checkpoint not found: {path} (the default for {script}/{config_name}, '
+            f'epoch TEST.EPOCH={cfg.TEST.EPOCH}); train it first or {how}'
+        )
     network = build_model_from_cfg(script, cfg, training=False)
     return _family(script).load_checkpoint(network, path)
 
 
-def build_tracker(script: str, config_name: str, checkpoint: str | None = None, device=None, debug: int = 0,
-                  options=None):
+def build_tracker(
+    script: str, config_name: str, checkpoint: str | None = None, device=None, debug: int = 0, options=None
+):
     """Builds the tracker `script` with experiments/<script>/<config_name>.yaml.
 
     checkpoint: weights file (default: the tracker's own default path); device: torch device or
@@ -83,6 +92,7 @@ def build_tracker(script: str, config_name: str, checkpoint: str | None = None, 
     if not family.has_network:
         return family.build_tracker(config_name, checkpoint=checkpoint, device=device, debug=debug)
     from lib.config import load_config
+
     cfg = load_config(script, config_name)
     network = load_network(script, config_name, cfg, checkpoint)
     return family.tracker(cfg, network, device=device, options=options, debug=debug)
@@ -93,6 +103,7 @@ def build_tracker_for_network(script: str, cfg, network, device=None, options=No
     checkpoint: e.g. random weights for benchmarks and tests)."""
     family = _family(script)
     if not family.has_network:
-        raise UnknownTrackerError(f"tracker '{script}' has no network (known network trackers: "
-                                  f"{', '.join(network_family_names())})")
+        raise UnknownTrackerError(
+            f"tracker '{script}' has no network (known network trackers: {', '.join(network_family_names())})"
+        )
     return family.tracker(cfg, network, device=device, options=options, debug=debug)

@@ -6,6 +6,7 @@ Contract (what lib/test/evaluation/tracker.py calls):
     out = tracker.track(image, info=None)              # out['target_bbox'] == [x, y, w, h] floats
 `image` is an RGB uint8 HxWx3 numpy array; boxes are in pixels of that image.
 """
+
 import functools
 import math
 
@@ -38,10 +39,10 @@ def hann1d(size, centered=True):
         return 0.5 * (1 - torch.cos((2 * math.pi / (size + 1)) * k))
     k = torch.arange(0, size // 2 + 1, dtype=torch.float32)
     half = 0.5 * (1 + torch.cos((2 * math.pi / (size + 2)) * k))
-    return torch.cat([half, half[1:size - size // 2].flip(0)])
+    return torch.cat([half, half[1 : size - size // 2].flip(0)])
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _hann2d_cached(height, width, centered, device):
     # A normal tensor even when first asked for under torch.inference_mode, so later grad-mode use works.
     with torch.inference_mode(False):
@@ -107,6 +108,7 @@ class BaseTracker:
             return None
         if self._debug_sink is None:
             from lib.test.tracker.debug import DebugSink
+
             self._debug_sink = DebugSink(self.name, sequence=self.sequence_name)
         return self._debug_sink
 

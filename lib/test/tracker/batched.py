@@ -14,6 +14,7 @@ LoRAT evaluator reports); frame 0's time is that sequence's initialisation. With
 The boxes equal the per-sequence tracker's up to float rounding (batched matrix products may sum in a
 different order).
 """
+
 import collections
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -34,8 +35,9 @@ class _Open:
         self.next_frame = next_frame  # future of frame next_index
 
 
-def run_sequences_batched(tracker, sequences, batch_size, read_frame=None, on_finish=None, on_error=None,
-                          pass_ground_truth=False):
+def run_sequences_batched(
+    tracker, sequences, batch_size, read_frame=None, on_finish=None, on_error=None, pass_ground_truth=False
+):
     """Tracks `sequences` (objects with .name, .frames, .init_info(), .read_frame(i),
     .ground_truth_rect) with a SlotTracker, `batch_size` at a time.
 
@@ -116,8 +118,11 @@ def run_sequences_batched(tracker, sequences, batch_size, read_frame=None, on_fi
                 continue
             for entry in slots:  # read ahead while the network runs
                 entry.next_index += 1
-                entry.next_frame = (pool.submit(read_frame, entry.seq, entry.next_index)
-                                    if entry.next_index < len(entry.seq.frames) else None)
+                entry.next_frame = (
+                    pool.submit(read_frame, entry.seq, entry.next_index)
+                    if entry.next_index < len(entry.seq.frames)
+                    else None
+                )
             infos = [_frame_info(e.seq, e.next_index - 1, pass_ground_truth) for e in slots]
             start = time.perf_counter()
             try:

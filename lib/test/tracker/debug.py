@@ -4,6 +4,7 @@ If a visdom server answers on localhost:8097, images and heatmaps are sent there
 name). Otherwise they are written as PNG files under <save_dir>/debug/<tracker>/<sequence>/, and
 the folder is printed once. A missing server is never an error (the lineage crashed on it).
 """
+
 import os
 import socket
 
@@ -29,6 +30,7 @@ def default_save_dir():
     """The evaluation save_dir from local.py, or ./output of the repository when there is none."""
     from lib.test.evaluation.environment import env_settings
     from lib.utils.local_settings import REPO_ROOT, LocalSettingsMissing
+
     try:
         return env_settings().save_dir
     except LocalSettingsMissing:
@@ -81,13 +83,20 @@ class DebugSink:
     def _connect_visdom(self):
         try:
             import visdom
-            client = visdom.Visdom(server=f'http://{VISDOM_HOST}', port=VISDOM_PORT, env=self.name,
-                                   raise_exceptions=True)
-            print(f'[debug] sending {self.name} debug images to visdom at http://{VISDOM_HOST}:{VISDOM_PORT} '
-                  f'(env {self.name})', flush=True)
+
+            client = visdom.Visdom(
+                server=f'http://{VISDOM_HOST}', port=VISDOM_PORT, env=self.name, raise_exceptions=True
+            )
+            print(
+                f'[debug] sending {self.name} debug images to visdom at http://{VISDOM_HOST}:{VISDOM_PORT} '
+                f'(env {self.name})',
+                flush=True,
+            )
             return client
         except Exception as e:  # package missing or server refused: fall back to files
-            print(f'[debug] visdom unavailable ({type(e).__name__}: {e}); writing PNG files instead', flush=True)
+            print(
+                f'[debug] visdom unavailable ({type(e).__name__}: {e}); writing PNG files instead', flush=True
+            )
             return None
 
     def set_sequence(self, sequence):
@@ -121,12 +130,18 @@ class DebugSink:
         index = self._counts.get(title, 0)
         self._counts[title] = index + 1
         from lib.utils.image_io import write_image
+
         folder = self.folder
         os.makedirs(folder, exist_ok=True)
         if not self._announced:
-            print(f'[debug] no visdom server on {VISDOM_HOST}:{VISDOM_PORT}; writing debug images to '
-                  f'{os.path.dirname(folder)}{os.sep}<sequence>{os.sep}', flush=True)
+            print(
+                f'[debug] no visdom server on {VISDOM_HOST}:{VISDOM_PORT}; writing debug images to '
+                f'{os.path.dirname(folder)}{os.sep}<sequence>{os.sep}',
+                flush=True,
+            )
             self._announced = True
         safe_title = ''.join(c if c.isalnum() or c in '-_' else '_' for c in title)
-        write_image(os.path.join(folder, f'{safe_title}_{index:05d}.png'),
-                    heatmap_to_rgb(array) if is_heatmap else array)
+        write_image(
+            os.path.join(folder, f'{safe_title}_{index:05d}.png'),
+            heatmap_to_rgb(array) if is_heatmap else array,
+        )

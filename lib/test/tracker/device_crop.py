@@ -18,6 +18,7 @@ a few percent of a 1280x720 frame; a whole frame from pageable memory is ~2.8 MB
 except LoRAT's template crop, whose padding colour is the whole frame's mean. On the CPU there is
 nothing to upload: the frame is used in place. Either way the crop is the same, bit for bit.
 """
+
 import functools
 
 import numpy as np
@@ -33,8 +34,10 @@ COEF_SCALE = 1 << COEF_BITS
 def _rgb_frame(image):
     """The RGB uint8 HxWx3 numpy frame (contiguous; the same array when it already is), or ValueError."""
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3 or image.dtype != np.uint8:
-        raise ValueError(f'expected an RGB uint8 HxWx3 numpy image, got '
-                         f'{getattr(image, "dtype", type(image).__name__)} {getattr(image, "shape", "")}')
+        raise ValueError(
+            f'expected an RGB uint8 HxWx3 numpy image, got '
+            f'{getattr(image, "dtype", type(image).__name__)} {getattr(image, "shape", "")}'
+        )
     return np.ascontiguousarray(image)
 
 
@@ -145,8 +148,9 @@ def sample_target_device(frame, box_xywh, search_area_factor, output_sz):
     cols, rows = _source_span(x1, crop_sz, width), _source_span(y1, crop_sz, height)
     output_sz = int(output_sz)
     if cols[1] <= cols[0] or rows[1] <= rows[0]:  # the window misses the frame: all padding
-        crop = torch.zeros((output_sz, output_sz) + tuple(frame.shape[2:]), dtype=torch.uint8,
-                           device=frame.device)
+        crop = torch.zeros(
+            (output_sz, output_sz) + tuple(frame.shape[2:]), dtype=torch.uint8, device=frame.device
+        )
     else:
         crop = crop_resize(frame.region(rows, cols), x1 - cols[0], y1 - rows[0], crop_sz, output_sz)
     return crop, output_sz / crop_sz

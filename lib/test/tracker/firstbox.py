@@ -3,12 +3,12 @@
 It is the floor for "does this tracker actually track" checks: a real tracker must beat its
 success/precision on any sequence where the target moves. It has no config; any name is accepted.
 """
+
 from lib.families import Family
 from lib.test.tracker.base_tracker import BaseTracker
 
 
 class FirstBoxTracker(BaseTracker):
-
     def __init__(self, device=None, debug=0):
         super().__init__('firstbox', device=device, debug=debug)
         self.box = None

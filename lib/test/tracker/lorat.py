@@ -12,6 +12,7 @@ to the prediction only when the clipped box has a positive area. No template upd
 Precision: InferenceOptions.precision; when not given, float16 autocast on CUDA when TEST.AMP (the
 official default) and float32 otherwise (always on the CPU).
 """
+
 import dataclasses
 
 import numpy as np
@@ -19,7 +20,7 @@ import torch
 
 from lib.test.tracker.base_tracker import clip_to_image
 from lib.test.tracker.device_crop import siamfc_crop_device
-from lib.test.tracker.slots import SlotTracker, check_image, stack
+from lib.test.tracker.slots import SlotTracker, stack
 from lib.utils.siamfc_crop import crop_image, crop_params, inverse_params, map_boxes
 
 
@@ -58,6 +59,7 @@ def enlarge_to_min_size(box_xyxy, min_size):
 class LoRATSlot:
     """One sequence's state: template (1,3,Hz,Wz) normalised crop, or its tokens (1,Hz*Wz,d) when
     cached; the template foreground mask (1,Hz,Wz); the padding colour (3,); the last box x1y1x2y2."""
+
     template: torch.Tensor
     template_mask: torch.Tensor
     padding: torch.Tensor
@@ -70,15 +72,15 @@ class LoRATTracker(SlotTracker):
     options: InferenceOptions; precision None keeps TEST.AMP's meaning (fp16 autocast on CUDA)."""
 
     def __init__(self, cfg, network, name='lorat', device=None, debug=0, options=None):
-        super().__init__(name, network, device=device, debug=debug, options=options,
-                         config_amp=bool(cfg.TEST.AMP))
+        super().__init__(
+            name, network, device=device, debug=debug, options=options, config_amp=bool(cfg.TEST.AMP)
+        )
         self.cfg = cfg
         test = cfg.TEST
         self.template_factor, self.template_size = float(test.TEMPLATE_FACTOR), int(test.TEMPLATE_SIZE)
         self.search_factor, self.search_size = float(test.SEARCH_FACTOR), int(test.SEARCH_SIZE)
         self.min_object_size = float(test.MIN_OBJECT_SIZE)
         self.window_penalty = float(test.WINDOW_PENALTY)
-        self.use_amp = self.precision != 'fp32'
         stride = int(cfg.MODEL.BACKBONE.STRIDE)
         self.template_grid = (self.template_size // stride,) * 2
         self.window = hann_window_2d((self.search_size // stride,) * 2, self.device)
@@ -105,12 +107,17 @@ class LoRATTracker(SlotTracker):
         if not (w > 0 and h > 0):
             raise ValueError(f"init_bbox must be [x, y, w, h] with w, h > 0, got {info['init_bbox']!r}")
         box = np.array([x, y, x + w, y + h])
-        crop, padding, realised = self.crop(self.frame_input(image), self.template_size,
-                                            crop_params(box, self.template_factor, self.template_size))
+        crop, padding, realised = self.crop(
+            self.frame_input(image),
+            self.template_size,
+            crop_params(box, self.template_factor, self.template_size),
+        )
         template = self.to_network_input(crop)
         from lib.models.lorat import template_foreground_mask
-        mask = template_foreground_mask(map_boxes(box, realised)[None], (self.template_size,) * 2,
-                                        self.template_grid).to(self.device)
+
+        mask = template_foreground_mask(
+            map_boxes(box, realised)[None], (self.template_size,) * 2, self.template_grid
+        ).to(self.device)
         if self.cache_template:
             with torch.inference_mode(), self.autocast():
                 template = self.network.embed_template(template, mask)
@@ -143,16 +150,21 @@ class LoRATTracker(SlotTracker):
         [{'target_bbox', 'confidence'}]."""
         searches, inverse = [], []
         for image, slot in zip(images, slots):
-            params = crop_params(enlarge_to_min_size(slot.last_box, self.min_object_size), self.search_factor,
-                                 self.search_size)
-            crop, _, realised = self.crop(self.frame_input(image), self.search_size, params,
-                                          padding=slot.padding)
+            params = crop_params(
+                enlarge_to_min_size(slot.last_box, self.min_object_size), self.search_factor, self.search_size
+            )
+            crop, _, realised = self.crop(
+                self.frame_input(image), self.search_size, params, padding=slot.padding
+            )
             searches.append(self.to_network_input(crop))
             inverse.append(inverse_params(realised))
         n = len(slots)
-        out = self.run_step(stack([s.template for s in slots]), stack(searches),
-                            None if self.cache_template else stack([s.template_mask for s in slots]),
-                            pad_to=pad_to)
+        out = self.run_step(
+            stack([s.template for s in slots]),
+            stack(searches),
+            None if self.cache_template else stack([s.template_mask for s in slots]),
+            pad_to=pad_to,
+        )
         rows = torch.cat((out['box'][:n], out['confidence'][:n, None]), dim=1).tolist()  # the one host read
         results = []
         for image, slot, row, back in zip(images, slots, rows, inverse):
@@ -160,8 +172,9 @@ class LoRATTracker(SlotTracker):
             x1, y1, x2, y2 = map_boxes(box_in_crop, back)
             clipped = clip_to_image([x1, y1, x2 - x1, y2 - y1], image, margin=0)
             if clipped[2] > 0 and clipped[3] > 0:
-                slot.last_box = np.array([clipped[0], clipped[1], clipped[0] + clipped[2],
-                                          clipped[1] + clipped[3]])
+                slot.last_box = np.array(
+                    [clipped[0], clipped[1], clipped[0] + clipped[2], clipped[1] + clipped[3]]
+                )
             results.append({'target_bbox': clipped, 'confidence': row[4]})
         if self.debug and n == 1:
             self._debug_frame = (results[0]['target_bbox'], out['score_map'][0].float().sigmoid())
@@ -177,6 +190,7 @@ class LoRATTracker(SlotTracker):
 def tracker_for_network(script, cfg, network, device=None, options=None, debug=0):
     """A LoRATTracker around an already built network; a LoRA training model is merged first (a copy)."""
     from lib.models.lorat.builder import has_lora, merged_model
+
     if has_lora(network):
         network = merged_model(network)
     return LoRATTracker(cfg, network, name=script, device=device, debug=debug, options=options)

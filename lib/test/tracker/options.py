@@ -21,6 +21,7 @@ Fields (each validated; a bad value is a ValueError naming the field and the all
 - compile: 'off' | 'compile' (torch.compile of the per-frame network step) | 'cudagraph' (the step
   captured once per batch size with torch.cuda.CUDAGraph into static buffers and replayed; CUDA only).
 """
+
 import dataclasses
 
 ATTENTION = ('sdpa', 'explicit')
@@ -43,16 +44,19 @@ class InferenceOptions:
             if value not in allowed:
                 raise ValueError(f"InferenceOptions.{name}={value!r} is not one of {', '.join(allowed)}")
         if self.precision is not None and self.precision not in PRECISION:
-            raise ValueError(f"InferenceOptions.precision={self.precision!r} is not one of "
-                             f"{', '.join(PRECISION)} (or None: the config's choice)")
+            raise ValueError(
+                f"InferenceOptions.precision={self.precision!r} is not one of "
+                f"{', '.join(PRECISION)} (or None: the config's choice)"
+            )
         if not isinstance(self.template_cache, bool):
             raise ValueError(f"InferenceOptions.template_cache={self.template_cache!r} must be True or False")
 
     @classmethod
     def plain(cls):
         """The reference path (fp32, explicit attention, numpy crops, no template cache, eager)."""
-        return cls(attention='explicit', preprocess='numpy', template_cache=False, precision='fp32',
-                   compile='off')
+        return cls(
+            attention='explicit', preprocess='numpy', template_cache=False, precision='fp32', compile='off'
+        )
 
     def replace(self, **changes):
         return dataclasses.replace(self, **changes)
@@ -67,8 +71,10 @@ class InferenceOptions:
     def check_device(self, device):
         """Raises ValueError when the options cannot run on `device` (torch.device)."""
         if self.compile == 'cudagraph' and device.type != 'cuda':
-            raise ValueError(f"InferenceOptions.compile='cudagraph' needs a CUDA device, the tracker runs on "
-                             f"'{device}' (use compile='compile' or 'off')")
+            raise ValueError(
+                f"InferenceOptions.compile='cudagraph' needs a CUDA device, the tracker runs on "
+                f"'{device}' (use compile='compile' or 'off')"
+            )
 
 
 def as_options(options):

@@ -7,6 +7,7 @@ frame). No confidence threshold, no smoothing, as in the lineage.
 
 DropTrack and CompressTracker run the same step on their networks (their Family's tracker is this one).
 """
+
 import dataclasses
 import warnings
 
@@ -15,7 +16,7 @@ import torch
 
 from lib.test.tracker.base_tracker import clip_to_image, crop_box_to_image, hann2d
 from lib.test.tracker.device_crop import normalize_crop, sample_target_device
-from lib.test.tracker.slots import SlotTracker, check_image, stack
+from lib.test.tracker.slots import SlotTracker, stack
 from lib.utils.crop import sample_target, transform_image_to_crop
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -26,7 +27,8 @@ BF16_CE_WARNING = (
     "bf16 autocast with candidate elimination (MODEL.BACKBONE.CE_LOC={ce_loc}): bf16 rounding upstream "
     "of a CE layer flips which search tokens survive on some frames, so boxes can part from the fp32 "
     "ones (trained tiny OSTrack-CE: IoU >= 0.99 on 94-95% of frames; 99.9% with CE off); fp16 keeps "
-    "them (99.4-99.8%): use --precision fp16 (docs/benchmarks.md, 'Half precision on trained weights')")
+    "them (99.4-99.8%): use --precision fp16 (docs/benchmarks.md, 'Half precision on trained weights')"
+)
 
 
 def removed_search_tokens(out):
@@ -58,6 +60,7 @@ def kept_tokens_overlay(search_rgb, removed_indices, grid_size):
 class OSTrackSlot:
     """One sequence's state: template (1,3,Hz,Wz) normalised image, or its tokens (1,L_z,C) when cached;
     the CE template mask (1,L_z) or None; the last box [x, y, w, h]; frames tracked."""
+
     template: torch.Tensor
     ce_template_mask: torch.Tensor
     state: list
@@ -121,8 +124,9 @@ class OSTrackTracker(SlotTracker):
         init_bbox = [float(v) for v in info['init_bbox']]
         if len(init_bbox) != 4 or init_bbox[2] <= 0 or init_bbox[3] <= 0:
             raise ValueError(f"init_bbox must be [x, y, w, h] with w, h > 0, got {info['init_bbox']!r}")
-        crop, resize_factor = self.crop(self.frame_input(image), init_bbox, self.template_factor,
-                                        self.template_size)
+        crop, resize_factor = self.crop(
+            self.frame_input(image), init_bbox, self.template_factor, self.template_size
+        )
         template = self.to_network_input(crop)
         if self.cache_template:
             with torch.inference_mode(), self.autocast():
@@ -130,8 +134,10 @@ class OSTrackTracker(SlotTracker):
         ce_template_mask = None
         if self.uses_ce:
             from lib.utils.ce import generate_ce_template_mask
+
             ce_template_mask = generate_ce_template_mask(
-                self.cfg, 1, self.device, self.template_box_in_crop(init_bbox, resize_factor))
+                self.cfg, 1, self.device, self.template_box_in_crop(init_bbox, resize_factor)
+            )
         if self.debug:
             self._debug_template = as_numpy_image(crop)
         return OSTrackSlot(template, ce_template_mask, init_bbox)
@@ -145,8 +151,9 @@ class OSTrackTracker(SlotTracker):
         template_image = None if self.cache_template else template
         if self.precision == 'fp32' or not hasattr(network, 'forward_head'):
             with self.autocast():
-                return network(template=template_image, search=search, ce_template_mask=ce_template_mask,
-                               **cached)
+                return network(
+                    template=template_image, search=search, ce_template_mask=ce_template_mask, **cached
+                )
         with self.autocast():
             feat, aux = network.backbone(template_image, search, ce_template_mask=ce_template_mask, **cached)
         out = network.forward_head(feat.float())
@@ -167,23 +174,32 @@ class OSTrackTracker(SlotTracker):
             window = hann2d(tuple(score_map.shape[-2:]), centered=True, device=score_map.device)
         response = window * score_map
         pred = self.network.box_head.cal_bbox(response, out['size_map'].float(), out['offset_map'].float())
-        return {'pred': pred.view(-1, 4), 'score_map': score_map, 'response': response,
-                'removed': removed_search_tokens(out) if self.debug else None}
+        return {
+            'pred': pred.view(-1, 4),
+            'score_map': score_map,
+            'response': response,
+            'removed': removed_search_tokens(out) if self.debug else None,
+        }
 
     def track_slots(self, images, slots, infos=None, pad_to=None):
         """Advances each slot by its next frame in one network forward; returns [{'target_bbox'}]."""
         crops, searches, factors = [], [], []
         for image, slot in zip(images, slots):
-            crop, resize_factor = self.crop(self.frame_input(image), slot.state, self.search_factor,
-                                            self.search_size)
+            crop, resize_factor = self.crop(
+                self.frame_input(image), slot.state, self.search_factor, self.search_size
+            )
             crops.append(crop)
             searches.append(self.to_network_input(crop))
             factors.append(resize_factor)
         n = len(slots)
         if n > 1:  # made before the forward is queued, so the upload does not wait for it
             factor_column = torch.tensor(factors, dtype=torch.float32, device=self.device).view(-1, 1)
-        out = self.run_step(stack([s.template for s in slots]), stack(searches),
-                            stack([s.ce_template_mask for s in slots]), pad_to=pad_to)
+        out = self.run_step(
+            stack([s.template for s in slots]),
+            stack(searches),
+            stack([s.ce_template_mask for s in slots]),
+            pad_to=pad_to,
+        )
         pred = out['pred'][:n]
         # Scaled to image pixels in float32 on the tensor, as the lineage does, so that boxes (which
         # the runner truncates to int) match the official tracker's bit for bit; one host read.
@@ -195,8 +211,9 @@ class OSTrackTracker(SlotTracker):
         for i, (image, slot) in enumerate(zip(images, slots)):
             slot.frame_id += 1
             # The box is already in image scale: resize factor 1, crop side search_size / resize_factor.
-            box = crop_box_to_image(scaled[i], slot.state, 1.0, self.search_size / factors[i],
-                                    normalized=False)
+            box = crop_box_to_image(
+                scaled[i], slot.state, 1.0, self.search_size / factors[i], normalized=False
+            )
             slot.state = clip_to_image(box, image)
             results.append({'target_bbox': list(slot.state)})
         if self.debug and n == 1:

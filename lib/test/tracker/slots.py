@@ -8,6 +8,7 @@ network forward. The per-frame step is: crop (on the device, or numpy/cv2 on the
 and box decoding on the device -> one host read of the boxes. Subclasses implement `new_slot`,
 `network_step(template, search, mask) -> dict of tensors` and `track_slots`.
 """
+
 import numpy as np
 import torch
 
@@ -20,8 +21,9 @@ from lib.test.tracker.step import NetworkStep, autocast
 
 def check_image(image):
     if not isinstance(image, np.ndarray) or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f'expected an RGB uint8 HxWx3 numpy image, got '
-                         f'{getattr(image, "shape", type(image).__name__)}')
+        raise ValueError(
+            f'expected an RGB uint8 HxWx3 numpy image, got {getattr(image, "shape", type(image).__name__)}'
+        )
 
 
 def stack(tensors):

@@ -9,6 +9,7 @@ into static input buffers, after a few warm-up runs on a side stream (which also
 caches such as the Hann window); a call copies its inputs into the buffers and replays. The returned
 tensors are the graph's static outputs: read them before the next call.
 """
+
 import contextlib
 
 import torch

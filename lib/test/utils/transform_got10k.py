@@ -1,12 +1,18 @@
 """Pack GOT-10k test results for the evaluation server:
-    python lib/test/utils/transform_got10k.py --tracker_name ostrack --cfg_name vitb_384_mae_ce_32x4_got10k_ep100
+    python lib/test/utils/transform_got10k.py --tracker_name ostrack \
+        --cfg_name vitb_384_mae_ce_32x4_got10k_ep100
 Prints the zip path. The logic is in lib/test/utils/packing.py."""
+
 if __name__ == '__main__' and not __package__:
     # Started as a file: reuse the one sys.path bootstrap of tracking/.
     import os
     import runpy
-    runpy.run_path(os.path.join(os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'tracking',
-                                '_init_paths.py'))
+
+    runpy.run_path(
+        os.path.join(
+            os.path.dirname(os.path.abspath(__file__)), '..', '..', '..', 'tracking', '_init_paths.py'
+        )
+    )
 
 import sys  # noqa: E402
 

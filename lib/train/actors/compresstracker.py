@@ -11,6 +11,7 @@ the same stage ends, before the final norm, also for stages that ran the teacher
 replacement probability follows the official per-epoch schedule. Only the student is optimised:
 one AdamW group at TRAIN.LR * TRAIN.BACKBONE_MULTIPLIER, as the official optimizer.
 """
+
 import torch
 import torch.nn.functional as F
 
@@ -30,9 +31,11 @@ def box_distill_loss(pred_boxes, teacher_boxes):
 def feature_distill_loss(student_features, teacher_features, search_len):
     """Mean over stages of (MSE on the last `search_len` tokens + MSE on the template tokens) / 2."""
     if len(student_features) != len(teacher_features) or not student_features:
-        raise ValueError(f'feature mimicking needs one teacher feature per stage, got '
-                         f'{len(student_features)} student and {len(teacher_features)} teacher features')
-    total = 0.
+        raise ValueError(
+            f'feature mimicking needs one teacher feature per stage, got '
+            f'{len(student_features)} student and {len(teacher_features)} teacher features'
+        )
+    total = 0.0
     for student, teacher in zip(student_features, teacher_features):
         teacher = teacher.detach()
         search = F.mse_loss(student[:, -search_len:], teacher[:, -search_len:])
@@ -44,9 +47,19 @@ def feature_distill_loss(student_features, teacher_features, search_len):
 class CompressTrackerActor(OSTrackActor):
     def __init__(self, net, cfg, settings=None):
         t = cfg.TRAIN
-        super().__init__(net, cfg, settings, loss_weight={
-            'giou': t.GIOU_WEIGHT, 'l1': t.L1_WEIGHT, 'focal': 1.0, 'dst': t.DISTILL_WEIGHT,
-            'dst_logit': t.DISTILL_LOGIT_WEIGHT, 'dst_feat': t.DISTILL_FEAT_WEIGHT})
+        super().__init__(
+            net,
+            cfg,
+            settings,
+            loss_weight={
+                'giou': t.GIOU_WEIGHT,
+                'l1': t.L1_WEIGHT,
+                'focal': 1.0,
+                'dst': t.DISTILL_WEIGHT,
+                'dst_logit': t.DISTILL_LOGIT_WEIGHT,
+                'dst_feat': t.DISTILL_FEAT_WEIGHT,
+            },
+        )
         self.sup_logit, self.sup_feat = bool(t.SUP_LOGIT), bool(t.SUP_FEAT)
         self.replace_probability = 0.5
 
@@ -60,15 +73,18 @@ class CompressTrackerActor(OSTrackActor):
         distill = torch.zeros((), device=loss.device)
         if self.sup_logit:
             if not torch.isfinite(pred['teacher_pred_boxes']).all():
-                raise NonFiniteOutputError('teacher pred_boxes contain NaN or Inf (check MODEL.PRETRAIN_FILE)')
+                raise NonFiniteOutputError(
+                    'teacher pred_boxes contain NaN or Inf (check MODEL.PRETRAIN_FILE)'
+                )
             loss_giou, loss_l1 = box_distill_loss(pred['pred_boxes'], pred['teacher_pred_boxes'])
             logit = w['dst_logit'] * (w['giou'] * loss_giou + w['l1'] * loss_l1)
             distill = distill + logit
             stats['Loss/dst_logit'] = logit.item()
         if self.sup_feat:
             search_len = (self.cfg.DATA.SEARCH.SIZE // self.cfg.MODEL.BACKBONE.STRIDE) ** 2
-            feat = w['dst_feat'] * feature_distill_loss(pred['stage_features'], pred['teacher_stage_features'],
-                                                        search_len)
+            feat = w['dst_feat'] * feature_distill_loss(
+                pred['stage_features'], pred['teacher_stage_features'], search_len
+            )
             distill = distill + feat
             stats['Loss/dst_feat_all'] = feat.item()
         loss = loss + w['dst'] * distill
@@ -80,8 +96,12 @@ class CompressTrackerActor(OSTrackActor):
 def param_groups(net, cfg):
     """One group: every trainable student parameter at TRAIN.LR * TRAIN.BACKBONE_MULTIPLIER (the
     teacher is not among the network's parameters)."""
-    return [{'params': [p for p in net.parameters() if p.requires_grad],
-             'lr': cfg.TRAIN.LR * cfg.TRAIN.BACKBONE_MULTIPLIER}]
+    return [
+        {
+            'params': [p for p in net.parameters() if p.requires_grad],
+            'lr': cfg.TRAIN.LR * cfg.TRAIN.BACKBONE_MULTIPLIER,
+        }
+    ]
 
 
 def build_actor(cfg, net, settings):

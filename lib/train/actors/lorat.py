@@ -9,6 +9,7 @@ target = the (detached) IoU of the cell's predicted box with the ground truth at
 (TRAIN.IOU_AWARE_CLASSIFICATION_SCORE; 1 otherwise), 0 elsewhere. Positives are the response-map
 cells the ground-truth box covers. num_pos is averaged over processes and clamped at >= 1.
 """
+
 import os
 import re
 
@@ -17,7 +18,8 @@ import torch.distributed as dist
 import torch.nn.functional as F
 
 from lib.train.actors.base_actor import BaseActor
-from lib.utils.box_ops import box_iou_xyxy, generalized_box_iou_xyxy
+from lib.utils.box_ops import generalized_box_iou_xyxy
+
 
 def mean_over_processes(value):
     """The mean of a scalar tensor over the distributed processes (itself without a process group)."""
@@ -46,8 +48,12 @@ def lorat_loss(score_map, boxes, gt_boxes, positive, iou_aware=True, bce_weight=
     else:  # keeps the graph connected (DDP) with a zero gradient
         reg = boxes.sum() * 0.0
     total = bce_weight * cls + giou_weight * reg
-    stats = {'Loss/total': total.item(), 'Loss/bce': cls.item(), 'Loss/giou': reg.item(),
-             'IoU': iou.detach().mean().item() if len(batch_idx) else 0.0}
+    stats = {
+        'Loss/total': total.item(),
+        'Loss/bce': cls.item(),
+        'Loss/giou': reg.item(),
+        'IoU': iou.detach().mean().item() if len(batch_idx) else 0.0,
+    }
     return total, stats
 
 
@@ -60,8 +66,15 @@ class LoRATActor(BaseActor):
 
     def __call__(self, data):
         out = self.forward_pass(data)
-        return lorat_loss(out['score_map'], out['boxes'], data['search_box'][0], data['search_positive'][0],
-                          self.iou_aware, self.bce_weight, self.giou_weight)
+        return lorat_loss(
+            out['score_map'],
+            out['boxes'],
+            data['search_box'][0],
+            data['search_positive'][0],
+            self.iou_aware,
+            self.bce_weight,
+            self.giou_weight,
+        )
 
     def forward_pass(self, data):
         return self.net(data['template_images'][0], data['search_images'][0], data['template_feat_mask'][0])
@@ -71,14 +84,18 @@ class LoRATActor(BaseActor):
         (the trainable tensors; they load on top of MODEL.PRETRAIN_FILE's DINOv2)."""
         from lib.models.lorat import save_weights
         from lib.models.lorat.builder import has_lora
+
         net = self.unwrapped_net
         if has_lora(net):
             save_weights(net, release_weights_path(path), layout='trainable')
 
 
 def release_weights_path(checkpoint_path):
-    stem = checkpoint_path[:-len('.pth.tar')] if checkpoint_path.endswith('.pth.tar') else \
-        os.path.splitext(checkpoint_path)[0]
+    stem = (
+        checkpoint_path[: -len('.pth.tar')]
+        if checkpoint_path.endswith('.pth.tar')
+        else os.path.splitext(checkpoint_path)[0]
+    )
     return stem + '.safetensors'
 
 
@@ -95,8 +112,10 @@ def param_groups(net, cfg):
             no_decay.append(p)
         else:
             decay.append(p)
-    return [{'params': decay, 'weight_decay': cfg.TRAIN.WEIGHT_DECAY},
-            {'params': no_decay, 'weight_decay': 0.0}]
+    return [
+        {'params': decay, 'weight_decay': cfg.TRAIN.WEIGHT_DECAY},
+        {'params': no_decay, 'weight_decay': 0.0},
+    ]
 
 
 def checkpoint_schedule(cfg):
@@ -109,6 +128,7 @@ def build_processing(cfg, training=True, fast=True):
     """LoRAT's processing. Validation pairs get the training transform (jitter and augmentation
     included), as the official val task does."""
     from lib.train.data.lorat_processing import LoRATProcessing
+
     return LoRATProcessing.from_cfg(cfg, training=True, fast=fast)
 
 
@@ -120,6 +140,7 @@ def synthetic_batch(cfg, batch, generator):
     from lib.benchmark.training import lineage_batch
     from lib.models.lorat import template_foreground_mask
     from lib.train.data.lorat_processing import positive_cells
+
     data = lineage_batch(cfg, batch, generator)
     z, x, stride = cfg.DATA.TEMPLATE.SIZE, cfg.DATA.SEARCH.SIZE, cfg.MODEL.BACKBONE.STRIDE
     z_box, x_box = data['template_anno'][0].clone(), data['search_anno'][0].clone()
@@ -127,8 +148,11 @@ def synthetic_batch(cfg, batch, generator):
     x_box[:, 2:] += x_box[:, :2]
     grid = (x // stride,) * 2
     positive = [positive_cells(np.asarray(b * x, dtype=np.float64), grid, (x, x)) for b in x_box]
-    data.update(template_feat_mask=template_foreground_mask(z_box * z, (z, z), (z // stride,) * 2)[None],
-                search_box=x_box[None], search_positive=torch.stack(positive)[None])
+    data.update(
+        template_feat_mask=template_foreground_mask(z_box * z, (z, z), (z // stride,) * 2)[None],
+        search_box=x_box[None],
+        search_positive=torch.stack(positive)[None],
+    )
     return data
 
 

@@ -1,4 +1,5 @@
 """Training-side paths: lib/train/admin/local.py (class EnvironmentSettings, the lineage's form)."""
+
 import os
 
 from lib.utils.local_settings import REPO_ROOT, apply_defaults, import_local_module, require_path
@@ -8,9 +9,20 @@ LOCAL_FILE = os.path.join(REPO_ROOT, 'lib', 'train', 'admin', 'local.py')
 
 # Attribute names the lineage uses in local.py, in the order the generator writes them.
 TRAIN_PATH_ATTRS = (
-    'workspace_dir', 'tensorboard_dir', 'pretrained_networks',
-    'lasot_dir', 'got10k_dir', 'got10k_val_dir', 'trackingnet_dir', 'coco_dir', 'imagenet_dir',
-    'lasot_lmdb_dir', 'got10k_lmdb_dir', 'trackingnet_lmdb_dir', 'coco_lmdb_dir', 'imagenet_lmdb_dir',
+    'workspace_dir',
+    'tensorboard_dir',
+    'pretrained_networks',
+    'lasot_dir',
+    'got10k_dir',
+    'got10k_val_dir',
+    'trackingnet_dir',
+    'coco_dir',
+    'imagenet_dir',
+    'lasot_lmdb_dir',
+    'got10k_lmdb_dir',
+    'trackingnet_lmdb_dir',
+    'coco_lmdb_dir',
+    'imagenet_lmdb_dir',
     'synthetic_dir',
 )
 

@@ -12,6 +12,7 @@ tests/test_data_speed.py checks over many random boxes:
   machine on about 4 values in 10 and 2 in 10);
 - products, sums, differences and divisions are correctly rounded in both libraries.
 """
+
 import numpy as np
 import torch
 
@@ -62,4 +63,3 @@ def nearest_indices(in_size, out_size):
     scale = F32(in_size) / F32(out_size)
     index = np.floor(np.arange(out_size, dtype=F32) * scale).astype(np.int64)
     return np.minimum(index, in_size - 1)
-

@@ -5,6 +5,7 @@ numbers epoch * samples_per_epoch + r, + r + W, ... so ranks never share a sampl
 differs, and (with the sampler's per-index seeding) the data are independent of the worker count.
 Batches are collated with stack dim 1, as in the lineage: images arrive as (frames, batch, 3, H, W).
 """
+
 import random
 
 import numpy as np
@@ -15,8 +16,10 @@ import torch.utils.data
 class EpochIndexSampler(torch.utils.data.Sampler):
     def __init__(self, samples_per_epoch, rank=0, world_size=1):
         if samples_per_epoch < world_size:
-            raise ValueError(f'samples_per_epoch ({samples_per_epoch}) must be at least the number of '
-                             f'processes ({world_size})')
+            raise ValueError(
+                f'samples_per_epoch ({samples_per_epoch}) must be at least the number of '
+                f'processes ({world_size})'
+            )
         self.samples_per_epoch = int(samples_per_epoch)
         self.rank = rank
         self.world_size = world_size
@@ -62,25 +65,39 @@ def worker_init(worker_id):
     torch.set_num_threads(1)
     try:
         import cv2
+
         cv2.setNumThreads(0)
     except ImportError:
         pass
-    seed = torch.initial_seed() % 2 ** 32
+    seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)
 
 
-def build_loader(dataset, batch_size, num_workers=0, name='train', training=True, rank=0, world_size=1,
-                 epoch_interval=1, seed=0, device=None, prefetch_factor=None):
+def build_loader(
+    dataset,
+    batch_size,
+    num_workers=0,
+    name='train',
+    training=True,
+    rank=0,
+    world_size=1,
+    epoch_interval=1,
+    seed=0,
+    device=None,
+    prefetch_factor=None,
+):
     """A DataLoader over a TrackingSampler-like dataset, with `name`, `training` and `epoch_interval`
     attributes for the trainer (a loader runs in epochs where epoch % epoch_interval == 0)."""
     if batch_size < 1:
         raise ValueError(f'batch size must be positive, got {batch_size}')
     sampler = EpochIndexSampler(len(dataset), rank, world_size)
     if len(sampler) < batch_size:
-        raise ValueError(f"loader '{name}': {len(dataset)} samples per epoch over {world_size} process(es) "
-                         f"give fewer than one batch of {batch_size}; raise SAMPLE_PER_EPOCH or lower "
-                         f"BATCH_SIZE")
+        raise ValueError(
+            f"loader '{name}': {len(dataset)} samples per epoch over {world_size} process(es) "
+            f"give fewer than one batch of {batch_size}; raise SAMPLE_PER_EPOCH or lower "
+            f"BATCH_SIZE"
+        )
     generator = torch.Generator()
     generator.manual_seed(int(seed) * 1000 + rank)
     kwargs = {}
@@ -89,9 +106,17 @@ def build_loader(dataset, batch_size, num_workers=0, name='train', training=True
         if prefetch_factor:
             kwargs['prefetch_factor'] = prefetch_factor
     is_cuda = torch.device(device).type == 'cuda' if device is not None else False
-    loader = torch.utils.data.DataLoader(dataset, batch_size=batch_size, sampler=sampler, drop_last=True,
-                                         num_workers=num_workers, collate_fn=collate_stack1,
-                                         pin_memory=is_cuda, generator=generator, **kwargs)
+    loader = torch.utils.data.DataLoader(
+        dataset,
+        batch_size=batch_size,
+        sampler=sampler,
+        drop_last=True,
+        num_workers=num_workers,
+        collate_fn=collate_stack1,
+        pin_memory=is_cuda,
+        generator=generator,
+        **kwargs,
+    )
     loader.name = name
     loader.training = training
     loader.epoch_interval = max(int(epoch_interval), 1)

@@ -10,9 +10,10 @@ float CxHxW crops in [0, 1] with their x1, y1, x2, y2 pixel boxes, driven by a n
 
 `LoRATAugmentation.fast(...)` does the same on H x W x 3 numpy crops (the fast processing path): the
 same random draws in the same order (shared roll_* methods), the colour jitter with torchvision's
-formulas in single cv2 passes (equal up to float32 rounding), grayscale and solarize computed on the 8-bit levels
-with PIL's own integer formulas, only the blur through PIL, and no tensor <-> PIL round trips.
+formulas in single cv2 passes (equal up to float32 rounding), grayscale and solarize computed on the
+8-bit levels with PIL's own integer formulas, only the blur through PIL, and no tensor <-> PIL round trips.
 """
+
 import cv2
 import numpy as np
 import torch
@@ -63,7 +64,11 @@ def _to_pil(image):
 
 
 def _from_pil(pil):
-    return torch.from_numpy(np.asarray(pil.convert('RGB'), dtype=np.float32) / 255.0).permute(2, 0, 1).contiguous()
+    return (
+        torch.from_numpy(np.asarray(pil.convert('RGB'), dtype=np.float32) / 255.0)
+        .permute(2, 0, 1)
+        .contiguous()
+    )
 
 
 DEIT3_OPS = ('grayscale', 'solarize', 'blur')
@@ -156,8 +161,9 @@ def deit3_numpy(images, rolled):
 class LoRATAugmentation:
     """Callable (template, search, rng) -> (template, search), each a (image, box_xyxy) pair."""
 
-    def __init__(self, hflip_prob=0.5, hflip_joint=False, color_jitter=0.4, deit3=True,
-                 blur_sigma=(0.1, 2.0)):
+    def __init__(
+        self, hflip_prob=0.5, hflip_joint=False, color_jitter=0.4, deit3=True, blur_sigma=(0.1, 2.0)
+    ):
         self.hflip_prob = hflip_prob
         self.hflip_joint = hflip_joint
         self.color_jitter = color_jitter
@@ -189,10 +195,13 @@ class LoRATAugmentation:
     def fast(self, template, search, rng):
         """The same augmentation of (H x W x 3 float32 image in [0, 1], box) pairs: returns pairs whose
         images are uint8 levels (after the DeiT-III step) or float32 in [0, 1] (without it)."""
-        pairs = [(cv2.flip(img, 1), mirror_xyxy(box, img.shape[1])) if f else (img, box)
-                 for (img, box), f in zip((template, search), self.roll_flips(rng))]
-        pairs = [(color_jitter_numpy(img, roll_color_jitter(self.color_jitter, rng)), box)
-                 for img, box in pairs]
+        pairs = [
+            (cv2.flip(img, 1), mirror_xyxy(box, img.shape[1])) if f else (img, box)
+            for (img, box), f in zip((template, search), self.roll_flips(rng))
+        ]
+        pairs = [
+            (color_jitter_numpy(img, roll_color_jitter(self.color_jitter, rng)), box) for img, box in pairs
+        ]
         if self.deit3:
             images = deit3_numpy([img for img, _ in pairs], roll_deit3(rng, self.blur_sigma))
             pairs = [(img, box) for img, (_, box) in zip(images, pairs)]

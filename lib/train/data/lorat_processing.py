@@ -23,14 +23,21 @@ result with a table: same random draws, blocks, boxes and labels; pixels within 
 JPEG's DC coefficients (within a small fraction of a level of the decoded pixels' mean), so the
 pixels outside the blocks are not decoded either.
 """
+
 import cv2
 import numpy as np
 import torch
 
 from lib.train.data.lorat_augment import LoRATAugmentation
-from lib.utils.siamfc_crop import (clip_boxes, crop_image, crop_params, jittered_crop_params, map_boxes,
-                                   rasterize)
 from lib.utils.image_io import EncodedImage, decode_for_crops
+from lib.utils.siamfc_crop import (
+    clip_boxes,
+    crop_image,
+    crop_params,
+    jittered_crop_params,
+    map_boxes,
+    rasterize,
+)
 from lib.utils.warp_crop import siamfc_resize_crop, siamfc_source
 
 
@@ -45,19 +52,39 @@ def positive_cells(box_xyxy, map_hw, crop_hw):
     scale = np.array([w / crop_hw[1], h / crop_hw[0]] * 2, dtype=np.float64)
     x1, y1, x2, y2 = (int(v) for v in rasterize(np.asarray(box_xyxy, dtype=np.float64) * scale))
     mask = torch.zeros(h, w, dtype=torch.bool)
-    mask[max(y1, 0):max(y2, 0), max(x1, 0):max(x2, 0)] = True
+    mask[max(y1, 0) : max(y2, 0), max(x1, 0) : max(x2, 0)] = True
     return mask
 
 
 def _xyxy_to_xywh_normalised(box, size_wh):
-    return torch.tensor([box[0] / size_wh[0], box[1] / size_wh[1], (box[2] - box[0]) / size_wh[0],
-                         (box[3] - box[1]) / size_wh[1]], dtype=torch.float32)
+    return torch.tensor(
+        [
+            box[0] / size_wh[0],
+            box[1] / size_wh[1],
+            (box[2] - box[0]) / size_wh[0],
+            (box[3] - box[1]) / size_wh[1],
+        ],
+        dtype=torch.float32,
+    )
 
 
 class LoRATProcessing:
-    def __init__(self, template_size, search_size, template_factor, search_factor, scale_jitter,
-                 translation_jitter, min_object_size, stride, mean, std, augmentation=None, retry=10,
-                 fast=True):
+    def __init__(
+        self,
+        template_size,
+        search_size,
+        template_factor,
+        search_factor,
+        scale_jitter,
+        translation_jitter,
+        min_object_size,
+        stride,
+        mean,
+        std,
+        augmentation=None,
+        retry=10,
+        fast=True,
+    ):
         self.template_size, self.search_size = int(template_size), int(search_size)
         self.template_factor, self.search_factor = float(template_factor), float(search_factor)
         self.scale_jitter, self.translation_jitter = float(scale_jitter), float(translation_jitter)
@@ -71,8 +98,9 @@ class LoRATProcessing:
         self._level_table = None  # (3, 256) normalised value of each 8-bit level, made on first use
         for name, size in (('template', self.template_size), ('search', self.search_size)):
             if size % self.stride:
-                raise ValueError(f'LoRAT processing: {name} size {size} is not a multiple of the stride '
-                                 f'{self.stride}')
+                raise ValueError(
+                    f'LoRAT processing: {name} size {size} is not a multiple of the stride {self.stride}'
+                )
 
     @property
     def accepts_encoded_images(self):
@@ -84,18 +112,29 @@ class LoRATProcessing:
         """The official recipe for training and validation pairs (both are augmented, as in run.yaml);
         training=False gives plain crops (no jitter, no augmentation)."""
         data = cfg.DATA
-        return cls(data.TEMPLATE.SIZE, data.SEARCH.SIZE, data.TEMPLATE.FACTOR, data.SEARCH.FACTOR,
-                   data.SEARCH.SCALE_JITTER if training else 0.0,
-                   data.SEARCH.CENTER_JITTER if training else 0.0, data.SEARCH.MIN_OBJECT_SIZE,
-                   cfg.MODEL.BACKBONE.STRIDE, data.MEAN, data.STD,
-                   augmentation=LoRATAugmentation.from_cfg(cfg) if training else None,
-                   retry=data.JITTER_RETRY, fast=fast)
+        return cls(
+            data.TEMPLATE.SIZE,
+            data.SEARCH.SIZE,
+            data.TEMPLATE.FACTOR,
+            data.SEARCH.FACTOR,
+            data.SEARCH.SCALE_JITTER if training else 0.0,
+            data.SEARCH.CENTER_JITTER if training else 0.0,
+            data.SEARCH.MIN_OBJECT_SIZE,
+            cfg.MODEL.BACKBONE.STRIDE,
+            data.MEAN,
+            data.STD,
+            augmentation=LoRATAugmentation.from_cfg(cfg) if training else None,
+            retry=data.JITTER_RETRY,
+            fast=fast,
+        )
 
     def __call__(self, data, rng):
         for kind in ('template', 'search'):
             if len(data[f'{kind}_images']) != 1 or len(data[f'{kind}_anno']) != 1:
-                raise ValueError(f"LoRAT processing takes one {kind} frame per sample, got "
-                                 f"{len(data[f'{kind}_images'])} (DATA.TEMPLATE.NUMBER / DATA.SEARCH.NUMBER)")
+                raise ValueError(
+                    f"LoRAT processing takes one {kind} frame per sample, got "
+                    f"{len(data[f'{kind}_images'])} (DATA.TEMPLATE.NUMBER / DATA.SEARCH.NUMBER)"
+                )
         consumed = {f'{s}_{part}' for s in ('template', 'search') for part in ('images', 'anno', 'masks')}
         out = {k: v for k, v in data.items() if k not in consumed}
         z_box, x_box = xywh_to_xyxy(data['template_anno'][0]), xywh_to_xyxy(data['search_anno'][0])
@@ -103,16 +142,29 @@ class LoRATProcessing:
             if not (np.isfinite(box).all() and box[2] > box[0] and box[3] > box[1]):
                 out.update(valid=False, invalid_reason=f'{kind} box {box.tolist()} is empty')
                 return out
-        x_params, ok = jittered_crop_params(x_box, self.search_factor, self.search_size, self.scale_jitter,
-                                            self.translation_jitter, rng, self.min_object_size, self.retry)
+        x_params, ok = jittered_crop_params(
+            x_box,
+            self.search_factor,
+            self.search_size,
+            self.scale_jitter,
+            self.translation_jitter,
+            rng,
+            self.min_object_size,
+            self.retry,
+        )
         if not ok:
             out.update(valid=False, invalid_reason='search crop jitter failed (box outside or too small)')
             return out
         z_params = crop_params(z_box, self.template_factor, self.template_size)
-        crops = (('template', z_box, z_params, self.template_size), ('search', x_box, x_params, self.search_size))
+        crops = (
+            ('template', z_box, z_params, self.template_size),
+            ('search', x_box, x_params, self.search_size),
+        )
         frames = _decoded_frames([(data[f'{k}_images'][0], params, size) for k, _, params, size in crops])
-        template, search = (self._crop(frame, box, params, size, padding)
-                            for (frame, padding), (_, box, params, size) in zip(frames, crops))
+        template, search = (
+            self._crop(frame, box, params, size, padding)
+            for (frame, padding), (_, box, params, size) in zip(frames, crops)
+        )
         if self.augmentation is not None:
             augment = self.augmentation.fast if self.fast else self.augmentation
             template, search = augment(template, search, rng)
@@ -124,15 +176,19 @@ class LoRATProcessing:
             out.update(valid=False, invalid_reason=f'search box {x_crop_box.tolist()} covers no map cell')
             return out
         from lib.models.lorat import template_foreground_mask
+
         out.update(
-            template_images=self._normalise(z_img)[None], search_images=self._normalise(x_img)[None],
-            template_feat_mask=template_foreground_mask(z_crop_box[None], (self.template_size,) * 2,
-                                                        self._grid(self.template_size)),
+            template_images=self._normalise(z_img)[None],
+            search_images=self._normalise(x_img)[None],
+            template_feat_mask=template_foreground_mask(
+                z_crop_box[None], (self.template_size,) * 2, self._grid(self.template_size)
+            ),
             search_box=torch.tensor(x_crop_box / self.search_size, dtype=torch.float32)[None],
             search_positive=positive[None],
             template_anno=_xyxy_to_xywh_normalised(z_crop_box, (self.template_size,) * 2)[None],
             search_anno=_xyxy_to_xywh_normalised(x_crop_box, (self.search_size,) * 2)[None],
-            valid=True)
+            valid=True,
+        )
         return out
 
     def _grid(self, size):
@@ -158,14 +214,15 @@ class LoRATProcessing:
             return (image - self.mean) / self.std
         if image.dtype == np.uint8:
             if self._level_table is None:
-                levels = torch.from_numpy(np.arange(256, dtype=np.float32) / np.float32(255.0)).view(1, 1, 256)
+                levels = torch.from_numpy(np.arange(256, dtype=np.float32) / np.float32(255.0)).view(
+                    1, 1, 256
+                )
                 self._level_table = ((levels - self.mean) / self.std)[:, 0].numpy()
             out = np.empty((3,) + image.shape[:2], dtype=np.float32)
             for channel, plane in enumerate(cv2.split(image)):
                 cv2.LUT(plane, self._level_table[channel], dst=out[channel])
             return torch.from_numpy(out)
         return (torch.from_numpy(np.ascontiguousarray(image)).permute(2, 0, 1) - self.mean) / self.std
-
 
 
 def _decoded_frames(crops):

@@ -26,6 +26,7 @@ Two paths compute the same sample (same random draws, boxes, masks and labels):
   the pixels a full decode gives there. Grayscale is applied to those pixels only (per pixel, so the
   same values).
 """
+
 import math
 
 import cv2
@@ -65,13 +66,28 @@ class TemplateSearchProcessing:
     backbone stride; a crop whose feature-size attention mask is all padding is invalid. fast: use the
     fast path where it applies (module doc)."""
 
-    def __init__(self, search_area_factor, output_sz, center_jitter, scale_jitter, joint_transform=None,
-                 transform=None, stride=16, fast=True):
-        for name, value in (('search_area_factor', search_area_factor), ('output_sz', output_sz),
-                            ('center_jitter', center_jitter), ('scale_jitter', scale_jitter)):
+    def __init__(
+        self,
+        search_area_factor,
+        output_sz,
+        center_jitter,
+        scale_jitter,
+        joint_transform=None,
+        transform=None,
+        stride=16,
+        fast=True,
+    ):
+        for name, value in (
+            ('search_area_factor', search_area_factor),
+            ('output_sz', output_sz),
+            ('center_jitter', center_jitter),
+            ('scale_jitter', scale_jitter),
+        ):
             if not isinstance(value, dict) or set(value) != set(KINDS):
-                raise ValueError(f"TemplateSearchProcessing: {name} must be a dict with keys "
-                                 f"'template' and 'search', got {value!r}")
+                raise ValueError(
+                    f"TemplateSearchProcessing: {name} must be a dict with keys "
+                    f"'template' and 'search', got {value!r}"
+                )
         self.search_area_factor = search_area_factor
         self.output_sz = output_sz
         self.center_jitter = center_jitter
@@ -80,8 +96,11 @@ class TemplateSearchProcessing:
         self.transform = transform
         self.stride = stride
         self.fast = bool(fast)
-        self.transform_plan = (CropTransformPlan(joint_transform, transform)
-                               if self.fast and CropTransformPlan.supports(joint_transform, transform) else None)
+        self.transform_plan = (
+            CropTransformPlan(joint_transform, transform)
+            if self.fast and CropTransformPlan.supports(joint_transform, transform)
+            else None
+        )
 
     @property
     def accepts_encoded_images(self):
@@ -122,12 +141,18 @@ class TemplateSearchProcessing:
         images, boxes = data[f'{kind}_images'], data[f'{kind}_anno']
         masks = data.get(f'{kind}_masks') or [None] * len(images)
         if len(boxes) != len(images) or len(masks) != len(images):
-            raise ValueError(f"processing: {kind} has {len(images)} images, {len(boxes)} boxes and "
-                             f"{len(masks)} masks; expected one box (and mask) per image")
-        return [{'image': img.decode() if decode and isinstance(img, EncodedImage) else img,
-                 'box': torch.as_tensor(box, dtype=torch.float32).reshape(4),
-                 'mask': None if mask is None else torch.as_tensor(np.asarray(mask)).float()}
-                for img, box, mask in zip(images, boxes, masks)]
+            raise ValueError(
+                f"processing: {kind} has {len(images)} images, {len(boxes)} boxes and "
+                f"{len(masks)} masks; expected one box (and mask) per image"
+            )
+        return [
+            {
+                'image': img.decode() if decode and isinstance(img, EncodedImage) else img,
+                'box': torch.as_tensor(box, dtype=torch.float32).reshape(4),
+                'mask': None if mask is None else torch.as_tensor(np.asarray(mask)).float(),
+            }
+            for img, box, mask in zip(images, boxes, masks)
+        ]
 
     def _jitter_all(self, items, kind, rng, jitter=jitter_box):
         """(jittered boxes, None) or (None, reason) when a jittered box gives an empty crop."""
@@ -158,8 +183,10 @@ class TemplateSearchProcessing:
         if rows.all() or cols.all():
             return ALL_PADDING.format(kind=kind)
         feat_sz = self._feat_sz(kind)
-        if (rows[fast_boxes.nearest_indices(len(rows), feat_sz)].all()
-                or cols[fast_boxes.nearest_indices(len(cols), feat_sz)].all()):
+        if (
+            rows[fast_boxes.nearest_indices(len(rows), feat_sz)].all()
+            or cols[fast_boxes.nearest_indices(len(cols), feat_sz)].all()
+        ):
             return ALL_PADDING_AT_FEATURES.format(kind=kind)
         return None
 
@@ -174,8 +201,9 @@ class TemplateSearchProcessing:
                 image, resize_factor, att = sample_target(item['image'], box, factor, size)
                 mask = torch.zeros(size, size)
             else:
-                image, resize_factor, att, mask = sample_target(item['image'], box, factor, size,
-                                                                mask=item['mask'])
+                image, resize_factor, att, mask = sample_target(
+                    item['image'], box, factor, size, mask=item['mask']
+                )
             reason = self._padding_reason(att, kind)
             if reason is not None:
                 return None, reason
@@ -203,8 +231,13 @@ class TemplateSearchProcessing:
             jittered, reason = self._jitter_all(frames[s], s, rng, jitter=fast_boxes.jitter_box)
             plans = []
             for item, box in zip(frames[s], jittered or ()):
-                plan = WarpCrop(item['image'].shape[:2], box, self.search_area_factor[s], size,
-                                mirror_frame=item['mirror'])
+                plan = WarpCrop(
+                    item['image'].shape[:2],
+                    box,
+                    self.search_area_factor[s],
+                    size,
+                    mirror_frame=item['mirror'],
+                )
                 reason = self._separable_padding_reason(plan, s)
                 if reason is not None:
                     break
@@ -239,8 +272,12 @@ def _frame_pixels(items_and_plans):
     """{id(plan): the frame array plan.crop reads}: each EncodedImage decoded once, over the union of its
     crops' source regions; made grey, over the regions of the crops that rolled grayscale."""
     regions = [plan.source_region() for _, plan in items_and_plans]
-    frames = [array for array, _ in decode_for_crops([(item['image'], region, False)
-                                                      for (item, _), region in zip(items_and_plans, regions)])]
+    frames = [
+        array
+        for array, _ in decode_for_crops(
+            [(item['image'], region, False) for (item, _), region in zip(items_and_plans, regions)]
+        )
+    ]
     grey_regions = {}
     for (item, _), frame, region in zip(items_and_plans, frames, regions):
         if item['gray'] and region is not None:
@@ -260,8 +297,9 @@ def _grayscale(image, region):
     """A new frame array whose pixels in region are those of `image` made grey as the plain path does
     (luminance repeated on 3 channels; per pixel, so converting the region alone gives the same values)."""
     x0, y0, x1, y1 = region
-    grey = cv2.cvtColor(cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY),
-                        cv2.COLOR_GRAY2RGB)
+    grey = cv2.cvtColor(
+        cv2.cvtColor(np.ascontiguousarray(image[y0:y1, x0:x1]), cv2.COLOR_RGB2GRAY), cv2.COLOR_GRAY2RGB
+    )
     out = np.empty_like(image)
     out[y0:y1, x0:x1] = grey
     return out

@@ -9,6 +9,7 @@ draws exactly the samples the uninterrupted run would have. Indices are global d
 by len(self). Errors are not swallowed forever: a sample whose loading raises is redrawn with a
 warning, but `max_errors` consecutive failures raise, naming the dataset and sequence.
 """
+
 import warnings
 
 import numpy as np
@@ -38,19 +39,36 @@ def sample_visible_ids(visible, rng, num_ids=1, min_id=None, max_id=None):
 
 
 class TrackingSampler(torch.utils.data.Dataset):
-    def __init__(self, datasets, p_datasets, samples_per_epoch, max_gap, num_search_frames=1,
-                 num_template_frames=1, processing=None, frame_sample_mode='causal', seed=0,
-                 min_sequence_length=20, max_errors=10, max_invalid=1000, max_sequence_draws=10000):
+    def __init__(
+        self,
+        datasets,
+        p_datasets,
+        samples_per_epoch,
+        max_gap,
+        num_search_frames=1,
+        num_template_frames=1,
+        processing=None,
+        frame_sample_mode='causal',
+        seed=0,
+        min_sequence_length=20,
+        max_errors=10,
+        max_invalid=1000,
+        max_sequence_draws=10000,
+    ):
         if not datasets:
             raise ValueError('TrackingSampler: no training datasets given')
         if frame_sample_mode not in FRAME_SAMPLE_MODES:
-            raise ValueError(f"TrackingSampler: frame_sample_mode '{frame_sample_mode}' is not supported "
-                             f"(choose from {', '.join(FRAME_SAMPLE_MODES)})")
+            raise ValueError(
+                f"TrackingSampler: frame_sample_mode '{frame_sample_mode}' is not supported "
+                f"(choose from {', '.join(FRAME_SAMPLE_MODES)})"
+            )
         if p_datasets is None:
             p_datasets = [len(d) for d in datasets]
         if len(p_datasets) != len(datasets) or any(p < 0 for p in p_datasets) or sum(p_datasets) <= 0:
-            raise ValueError(f'TrackingSampler: dataset ratios {list(p_datasets)} must be one non-negative '
-                             f'number per dataset ({len(datasets)}) with a positive sum')
+            raise ValueError(
+                f'TrackingSampler: dataset ratios {list(p_datasets)} must be one non-negative '
+                f'number per dataset ({len(datasets)}) with a positive sum'
+            )
         self.datasets = list(datasets)
         self.p_datasets = np.asarray(p_datasets, dtype=np.float64) / float(sum(p_datasets))
         self.samples_per_epoch = int(samples_per_epoch)
@@ -86,10 +104,14 @@ class TrackingSampler(torch.utils.data.Dataset):
                 errors += 1
                 where = f"dataset {dataset.get_name()} sequence {seq_id} frames {template_ids + search_ids}"
                 if errors >= self.max_errors:
-                    raise SamplerError(f'{errors} consecutive training samples failed; last: {where}: '
-                                       f'{type(e).__name__}: {e}') from e
-                warnings.warn(f'skipping a training sample that failed to load ({where}): '
-                              f'{type(e).__name__}: {e}', stacklevel=2)
+                    raise SamplerError(
+                        f'{errors} consecutive training samples failed; last: {where}: '
+                        f'{type(e).__name__}: {e}'
+                    ) from e
+                warnings.warn(
+                    f'skipping a training sample that failed to load ({where}): {type(e).__name__}: {e}',
+                    stacklevel=2,
+                )
                 continue
             errors = 0
             if data.get('valid', True):
@@ -97,9 +119,11 @@ class TrackingSampler(torch.utils.data.Dataset):
             invalid += 1
             last_reason = data.get('invalid_reason')
             if invalid >= self.max_invalid:
-                raise SamplerError(f'{invalid} consecutive samples were invalid '
-                                   f'(last reason: {last_reason}); '
-                                   f'check the boxes of dataset {dataset.get_name()} and the crop settings')
+                raise SamplerError(
+                    f'{invalid} consecutive samples were invalid '
+                    f'(last reason: {last_reason}); '
+                    f'check the boxes of dataset {dataset.get_name()} and the crop settings'
+                )
 
     def sample_sequence(self, dataset, rng):
         """A sequence with more than 2 * (template + search) visible frames and at least
@@ -116,9 +140,11 @@ class TrackingSampler(torch.utils.data.Dataset):
                 return seq_id, visible, seq_info
             if int(visible.sum()) > needed and len(visible) >= self.min_sequence_length:
                 return seq_id, visible, seq_info
-        raise SamplerError(f'dataset {dataset.get_name()}: found no sequence with more than {needed} visible '
-                           f'frames and at least {self.min_sequence_length} frames in '
-                           f'{self.max_sequence_draws} draws')
+        raise SamplerError(
+            f'dataset {dataset.get_name()}: found no sequence with more than {needed} visible '
+            f'frames and at least {self.min_sequence_length} frames in '
+            f'{self.max_sequence_draws} draws'
+        )
 
     def sample_frame_ids(self, dataset, visible, rng):
         if not dataset.is_video_sequence():
@@ -133,17 +159,32 @@ class TrackingSampler(torch.utils.data.Dataset):
         max_gap; the gap grows by 5 each time no visible frame is found."""
         gap_increase = 0
         while True:
-            base = sample_visible_ids(visible, rng, 1, min_id=self.num_template_frames - 1,
-                                      max_id=len(visible) - self.num_search_frames)
+            base = sample_visible_ids(
+                visible,
+                rng,
+                1,
+                min_id=self.num_template_frames - 1,
+                max_id=len(visible) - self.num_search_frames,
+            )
             if base is None:  # only possible for sequences the sequence filter should have rejected
                 raise SamplerError('no visible frame can serve as template')
-            earlier = sample_visible_ids(visible, rng, self.num_template_frames - 1,
-                                         min_id=base[0] - self.max_gap - gap_increase, max_id=base[0])
+            earlier = sample_visible_ids(
+                visible,
+                rng,
+                self.num_template_frames - 1,
+                min_id=base[0] - self.max_gap - gap_increase,
+                max_id=base[0],
+            )
             if earlier is None:
                 gap_increase += 5
                 continue
-            search = sample_visible_ids(visible, rng, self.num_search_frames, min_id=base[0] + 1,
-                                        max_id=base[0] + self.max_gap + gap_increase)
+            search = sample_visible_ids(
+                visible,
+                rng,
+                self.num_search_frames,
+                min_id=base[0] + 1,
+                max_id=base[0] + self.max_gap + gap_increase,
+            )
             if search is not None:
                 return base + earlier, search
             gap_increase += 5
@@ -169,13 +210,19 @@ class TrackingSampler(torch.utils.data.Dataset):
         # each JPEG it crops (lib/utils/jpeg_region.py); datasets may still hand it decoded arrays.
         n = len(template_ids)
         encoded = {'encoded': True} if getattr(self.processing, 'accepts_encoded_images', False) else {}
-        frames, anno, meta = dataset.get_frames(seq_id, list(template_ids) + list(search_ids), seq_info,
-                                                **encoded)
+        frames, anno, meta = dataset.get_frames(
+            seq_id, list(template_ids) + list(search_ids), seq_info, **encoded
+        )
         mask = anno.get('mask')
-        return {'template_images': frames[:n], 'template_anno': anno['bbox'][:n],
-                'template_masks': None if mask is None else mask[:n],
-                'search_images': frames[n:], 'search_anno': anno['bbox'][n:],
-                'search_masks': None if mask is None else mask[n:],
-                'dataset': dataset.get_name(),
-                'test_class': (meta or {}).get('object_class_name'),
-                'template_frame_ids': template_ids, 'search_frame_ids': search_ids}
+        return {
+            'template_images': frames[:n],
+            'template_anno': anno['bbox'][:n],
+            'template_masks': None if mask is None else mask[:n],
+            'search_images': frames[n:],
+            'search_anno': anno['bbox'][n:],
+            'search_masks': None if mask is None else mask[n:],
+            'dataset': dataset.get_name(),
+            'test_class': (meta or {}).get('object_class_name'),
+            'template_frame_ids': template_ids,
+            'search_frame_ids': search_ids,
+        }

@@ -7,6 +7,7 @@ optionally 'box' (x, y, w, h tensor; pixels, or normalised to [0, 1] when the tr
 random decision once for all items (the lineage's joint template/search augmentation);
 joint=False rolls per item.
 """
+
 import cv2
 import numpy as np
 import torch
@@ -102,8 +103,11 @@ class RandomHorizontalFlip(Transform):
         for key in ('att', 'mask'):
             if item.get(key) is not None:
                 value = item[key]
-                item[key] = value.flip(-1) if isinstance(value, torch.Tensor) else np.ascontiguousarray(
-                    value[..., ::-1])
+                item[key] = (
+                    value.flip(-1)
+                    if isinstance(value, torch.Tensor)
+                    else np.ascontiguousarray(value[..., ::-1])
+                )
         if item.get('box') is not None:
             item['box'] = mirror_box(item['box'], 1.0 if self.normalized else width - 1)
         return item
@@ -170,21 +174,31 @@ class CropTransformPlan:
         steps = per_crop.transforms
         self.to_tensor = steps[0]
         self.normalize = next((t for t in steps if isinstance(t, Normalize)), None)
-        self._mean_std = None if self.normalize is None else tuple(
-            t.reshape(-1, 1).numpy() for t in (self.normalize.mean, self.normalize.std))
+        self._mean_std = (
+            None
+            if self.normalize is None
+            else tuple(t.reshape(-1, 1).numpy() for t in (self.normalize.mean, self.normalize.std))
+        )
 
     @staticmethod
     def supports(joint, per_crop):
-        frame_ok = joint is None or (isinstance(joint, Compose) and all(
-            isinstance(t, ToGrayscale) or (type(t) is RandomHorizontalFlip and not t.normalized)
-            for t in joint.transforms))
+        frame_ok = joint is None or (
+            isinstance(joint, Compose)
+            and all(
+                isinstance(t, ToGrayscale) or (type(t) is RandomHorizontalFlip and not t.normalized)
+                for t in joint.transforms
+            )
+        )
         if not (frame_ok and isinstance(per_crop, Compose) and per_crop.transforms):
             return False
         first, rest = per_crop.transforms[0], per_crop.transforms[1:]
-        return (isinstance(first, ToTensorAndJitter)
-                and all(isinstance(t, Normalize) or (type(t) is RandomHorizontalFlip and t.normalized)
-                        for t in rest)
-                and sum(isinstance(t, Normalize) for t in rest) <= 1)
+        return (
+            isinstance(first, ToTensorAndJitter)
+            and all(
+                isinstance(t, Normalize) or (type(t) is RandomHorizontalFlip and t.normalized) for t in rest
+            )
+            and sum(isinstance(t, Normalize) for t in rest) <= 1
+        )
 
     def roll_frames(self, rng, num_items):
         """Per frame: (grayscale, mirrored)."""
@@ -239,8 +253,9 @@ def lineage_transforms(mean, std, training=True):
     Validation keeps the joint transform (as the lineage does) and only converts and normalises."""
     joint = Compose(ToGrayscale(0.05), RandomHorizontalFlip(0.5), joint=True)
     if training:
-        per_crop = Compose(ToTensorAndJitter(0.2), RandomHorizontalFlip(0.5, normalized=True),
-                           Normalize(mean, std))
+        per_crop = Compose(
+            ToTensorAndJitter(0.2), RandomHorizontalFlip(0.5, normalized=True), Normalize(mean, std)
+        )
     else:
         per_crop = Compose(ToTensor(), Normalize(mean, std))
     return joint, per_crop

@@ -6,6 +6,7 @@ file, and get_meta(seq_id).
 Parsed per-sequence annotations are kept in a small per-process LRU cache, since the sampler asks for
 the same sequence's annotations for every sample it draws from it.
 """
+
 from collections import OrderedDict
 
 import numpy as np
@@ -22,9 +23,11 @@ def object_meta(object_class_name=None, **fields):
 
 
 def to_sequence_info(boxes, valid, visible):
-    return {'bbox': torch.as_tensor(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4),
-            'valid': torch.as_tensor(np.asarray(valid, dtype=bool)),
-            'visible': torch.as_tensor(np.asarray(visible, dtype=bool))}
+    return {
+        'bbox': torch.as_tensor(np.asarray(boxes, dtype=np.float32)).reshape(-1, 4),
+        'valid': torch.as_tensor(np.asarray(valid, dtype=bool)),
+        'visible': torch.as_tensor(np.asarray(visible, dtype=bool)),
+    }
 
 
 class BaseVideoDataset(torch.utils.data.Dataset):

@@ -5,6 +5,7 @@ Layout: <root>/annotations/instances_train2017.json and <root>/images/train2017/
 LMDB keys: 'annotations/instances_train2017.json' and 'images/train2017/<file>'. No pycocotools needed;
 masks are not provided (OSTrack-family training does not use them).
 """
+
 import json
 
 import numpy as np
@@ -23,7 +24,11 @@ class MSCOCOSeq(BaseVideoDataset):
         super().__init__(name + ('_lmdb' if use_lmdb else ''), open_storage(root, use_lmdb))
         self.anno_key = f'annotations/instances_{split}{version}.json'
         self.image_dir = f'images/{split}{version}'
-        if not use_lmdb and not self.storage.exists(self.image_dir) and self.storage.exists(f'{split}{version}'):
+        if (
+            not use_lmdb
+            and not self.storage.exists(self.image_dir)
+            and self.storage.exists(f'{split}{version}')
+        ):
             self.image_dir = f'{split}{version}'
         coco = json.loads(self.storage.read_text(self.anno_key))
         self.categories = {c['id']: c for c in coco.get('categories', [])}
@@ -43,7 +48,7 @@ class MSCOCOSeq(BaseVideoDataset):
         return True
 
     def _load_sequence_info(self, seq_id):
-        box = self._boxes[seq_id:seq_id + 1]
+        box = self._boxes[seq_id : seq_id + 1]
         valid = (box[:, 2] > MIN_BOX_SIZE) & (box[:, 3] > MIN_BOX_SIZE)
         return to_sequence_info(box, valid, valid)
 

@@ -1,4 +1,5 @@
 """GOT-10k training reader (folder or LMDB; layout in lib/train/dataset/layouts.py::Got10kLayout)."""
+
 from lib.train.dataset.base_video_dataset import BaseVideoDataset, object_meta, to_sequence_info
 from lib.train.dataset.layouts import Got10kLayout, valid_boxes
 from lib.train.dataset.storage import open_storage
@@ -24,8 +25,10 @@ class Got10k(BaseVideoDataset):
             seq_ids = range(len(full_list))
         bad = [i for i in seq_ids if not 0 <= i < len(full_list)]
         if bad:
-            raise ValueError(f"GOT-10k split '{split}' indexes sequence {bad[0]} but "
-                             f"{self.storage.describe('list.txt')} lists only {len(full_list)} sequences")
+            raise ValueError(
+                f"GOT-10k split '{split}' indexes sequence {bad[0]} but "
+                f"{self.storage.describe('list.txt')} lists only {len(full_list)} sequences"
+            )
         self.sequence_list = [full_list[i] for i in seq_ids]
         self._meta = [Got10kLayout.read_meta(self.storage, s) for s in self.sequence_list]
         self.seq_per_class = self._build_seq_per_class()

@@ -6,6 +6,7 @@ parsed once into <root>/cache.json (the lineage's file and format); LMDB keys 'c
 'Data/VID/train/...'. A tracklet runs from the first frame its track id appears until the first frame
 it is missing; visible = occluded == 0 and w, h > 0.
 """
+
 import json
 import warnings
 import xml.etree.ElementTree as ET
@@ -43,8 +44,15 @@ def _parse_video(storage, video_key):
             x1, y1, x2, y2 = (int(obj.find(f'bndbox/{k}').text) for k in ('xmin', 'ymin', 'xmax', 'ymax'))
             boxes.append([x1, y1, x2 - x1, y2 - y1])
             visible.append(obj.find('occluded').text == '0')
-        tracklets.append({'class_name': class_name, 'start_frame': start, 'anno': boxes,
-                          'target_visible': visible, 'image_size': image_size})
+        tracklets.append(
+            {
+                'class_name': class_name,
+                'start_frame': start,
+                'anno': boxes,
+                'target_visible': visible,
+                'image_size': image_size,
+            }
+        )
     return tracklets
 
 
@@ -54,13 +62,16 @@ def build_vid_cache(storage):
     for set_name in storage.list_names(ANNOTATION_DIR):
         for video in storage.list_names(f'{ANNOTATION_DIR}/{set_name}'):
             for tracklet in _parse_video(storage, f'{ANNOTATION_DIR}/{set_name}/{video}'):
-                sequences.append({'set_id': int(set_name.split('_')[-1]), 'vid_id': int(video.split('_')[-1]),
-                                  **tracklet})
+                sequences.append(
+                    {'set_id': int(set_name.split('_')[-1]), 'vid_id': int(video.split('_')[-1]), **tracklet}
+                )
     return sequences
 
 
 class ImagenetVID(BaseVideoDataset):
-    layout = '<imagenet_dir>/{Annotations/VID/train/<set>/<video>/*.xml, Data/VID/train/<set>/<video>/000000.JPEG}'
+    layout = (
+        '<imagenet_dir>/{Annotations/VID/train/<set>/<video>/*.xml, Data/VID/train/<set>/<video>/000000.JPEG}'
+    )
 
     def __init__(self, root, use_lmdb=False, min_length=0, max_target_area=1, name='imagenetvid'):
         super().__init__(name + ('_lmdb' if use_lmdb else ''), open_storage(root, use_lmdb))
@@ -71,9 +82,14 @@ class ImagenetVID(BaseVideoDataset):
             try:
                 atomic_write_text(self.storage.path(CACHE_KEY), json.dumps(sequences))
             except OSError as e:
-                warnings.warn(f'could not write the VID cache {self.storage.path(CACHE_KEY)}: {e}')
-        self.sequence_list = [s for s in sequences if len(s['anno']) >= min_length
-                              and _first_box_area_ratio(s) < max_target_area]
+                warnings.warn(
+                    f'could not write the VID cache {self.storage.path(CACHE_KEY)}: {e}', stacklevel=2
+                )
+        self.sequence_list = [
+            s
+            for s in sequences
+            if len(s['anno']) >= min_length and _first_box_area_ratio(s) < max_target_area
+        ]
         self.seq_per_class = self._build_seq_per_class()
         self.class_list = sorted(self.seq_per_class)
 
@@ -85,8 +101,10 @@ class ImagenetVID(BaseVideoDataset):
 
     def _frame_location(self, seq_id, frame_id):
         seq = self.sequence_list[seq_id]
-        return self.storage, (f"Data/VID/train/ILSVRC2015_VID_train_{seq['set_id']:04d}/"
-                              f"ILSVRC2015_train_{seq['vid_id']:08d}/{frame_id + seq['start_frame']:06d}.JPEG")
+        return self.storage, (
+            f"Data/VID/train/ILSVRC2015_VID_train_{seq['set_id']:04d}/"
+            f"ILSVRC2015_train_{seq['vid_id']:08d}/{frame_id + seq['start_frame']:06d}.JPEG"
+        )
 
     def get_meta(self, seq_id):
         return object_meta(self.sequence_list[seq_id]['class_name'])

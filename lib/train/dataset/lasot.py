@@ -1,4 +1,5 @@
 """LaSOT training reader (folder or LMDB; layout in lib/train/dataset/layouts.py::LasotLayout)."""
+
 from lib.train.dataset.base_video_dataset import BaseVideoDataset, object_meta, to_sequence_info
 from lib.train.dataset.layouts import LasotLayout, valid_boxes
 from lib.train.dataset.storage import open_storage
@@ -9,8 +10,15 @@ class Lasot(BaseVideoDataset):
     when that file exists (e.g. training_set.txt of a custom or synthetic set), else from the bundled
     official data_specs/lasot_train_split.txt (1120 sequences). `sequence_list` overrides both."""
 
-    def __init__(self, root, split='train', use_lmdb=False, split_file='training_set.txt', sequence_list=None,
-                 name='lasot'):
+    def __init__(
+        self,
+        root,
+        split='train',
+        use_lmdb=False,
+        split_file='training_set.txt',
+        sequence_list=None,
+        name='lasot',
+    ):
         super().__init__(name + ('_lmdb' if use_lmdb else ''), open_storage(root, use_lmdb))
         if split != 'train':
             raise ValueError(f"LaSOT training reader supports split='train' only, got {split!r}")

@@ -2,6 +2,7 @@
 (lib/train/dataset/*) and the evaluation readers (lib/test/evaluation/*). numpy only (no torch), so the
 evaluation side can import it cheaply. Keys are relative to a storage (lib/train/dataset/storage.py).
 """
+
 import os
 import re
 
@@ -53,14 +54,20 @@ def valid_boxes(boxes):
 
 def _check_length(values, n, storage, key):
     if len(values) != n:
-        raise AnnotationError(f'{storage.describe(key)}: {len(values)} values, but groundtruth.txt has {n} rows')
+        raise AnnotationError(
+            f'{storage.describe(key)}: {len(values)} values, but groundtruth.txt has {n} rows'
+        )
     return values
 
 
 # ---------------------------------------------------------------------------------------------- LaSOT
 class LasotLayout:
     """<root>/<class>/<class-N>/{groundtruth.txt, full_occlusion.txt, out_of_view.txt, img/%08d.jpg}."""
-    description = '<lasot_dir>/<class>/<class>-<N>/{groundtruth.txt, full_occlusion.txt, out_of_view.txt, img/00000001.jpg}'
+
+    description = (
+        '<lasot_dir>/<class>/<class>-<N>/{groundtruth.txt, full_occlusion.txt, out_of_view.txt, '
+        'img/00000001.jpg}'
+    )
     train_split_file = os.path.join(DATA_SPECS_DIR, 'lasot_train_split.txt')
 
     @staticmethod
@@ -82,10 +89,12 @@ class LasotLayout:
         seq_key = cls.sequence_key(seq_name)
         boxes = read_boxes(storage, f'{seq_key}/groundtruth.txt')
         n = len(boxes)
-        occlusion = _check_length(read_flags(storage, f'{seq_key}/full_occlusion.txt'), n, storage,
-                                  f'{seq_key}/full_occlusion.txt')
-        out_of_view = _check_length(read_flags(storage, f'{seq_key}/out_of_view.txt'), n, storage,
-                                    f'{seq_key}/out_of_view.txt')
+        occlusion = _check_length(
+            read_flags(storage, f'{seq_key}/full_occlusion.txt'), n, storage, f'{seq_key}/full_occlusion.txt'
+        )
+        out_of_view = _check_length(
+            read_flags(storage, f'{seq_key}/out_of_view.txt'), n, storage, f'{seq_key}/out_of_view.txt'
+        )
         visible = (occlusion == 0) & (out_of_view == 0) & valid_boxes(boxes)
         return boxes, visible
 
@@ -112,7 +121,11 @@ GOT10K_SPLIT_FILES = {
 class Got10kLayout:
     """<root>/list.txt and <root>/<seq>/{groundtruth.txt, absence.label, cover.label, meta_info.ini,
     %08d.jpg}. root is one subset folder (train, val or test)."""
-    description = '<got10k_dir>/{list.txt, GOT-10k_Train_000001/{groundtruth.txt, absence.label, cover.label, meta_info.ini, 00000001.jpg}}'
+
+    description = (
+        '<got10k_dir>/{list.txt, GOT-10k_Train_000001/{groundtruth.txt, absence.label, cover.label, '
+        'meta_info.ini, 00000001.jpg}}'
+    )
     META_FIELDS = ('object_class_name', 'motion_class', 'major_class', 'root_class', 'motion_adverb')
 
     @staticmethod
@@ -167,6 +180,7 @@ class TrackingNetLayout:
     """<root>/<SET>/anno/<video>.txt and <root>/<SET>/frames/<video>/<i>.jpg (0-based), SET = TRAIN_0..11
     or TEST. In LMDB form each TRAIN_k is its own environment <root>/TRAIN_k_lmdb with keys anno/...,
     frames/..., and <root>/seq_list.json (a plain file) lists [set_id, video] pairs."""
+
     description = '<trackingnet_dir>/TRAIN_<k>/{anno/<video>.txt, frames/<video>/0.jpg}'
     NUM_TRAIN_SETS = 12
     SEQ_LIST_FILE = 'seq_list.json'

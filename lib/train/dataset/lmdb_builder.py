@@ -10,14 +10,15 @@ Keys are the files' paths relative to the dataset root, '/'-separated (fact shee
 The whole result is built under a temporary sibling path and renamed into place at the end, so an
 interrupted build never leaves a valid-looking partial LMDB at `dst`.
 """
+
 import json
 import os
 import shutil
 
 from lib.train.dataset.layouts import TrackingNetLayout
 
-BATCH_FILES = 2000                 # entries per write transaction
-MIN_MAP_SIZE = 64 * 1024 ** 2
+BATCH_FILES = 2000  # entries per write transaction
+MIN_MAP_SIZE = 64 * 1024**2
 
 
 class LmdbBuildError(RuntimeError):
@@ -40,13 +41,16 @@ def write_environment(env_path, entries, initial_map_size=None):
     """Writes (key, file path or bytes) entries into a new LMDB at env_path. The map starts at 1.5x the
     data size (or `initial_map_size`) and doubles whenever it fills up."""
     import lmdb
+
     sizes = [len(v) if isinstance(v, bytes) else os.path.getsize(v) for _, v in entries]
     map_size = initial_map_size or max(MIN_MAP_SIZE, int(sum(sizes) * 1.5) + MIN_MAP_SIZE)
     env = lmdb.open(env_path, map_size=map_size, subdir=True, meminit=False)
     try:
         for start in range(0, len(entries), BATCH_FILES):
-            batch = [(k.encode('utf-8'), v if isinstance(v, bytes) else _read(v))
-                     for k, v in entries[start:start + BATCH_FILES]]
+            batch = [
+                (k.encode('utf-8'), v if isinstance(v, bytes) else _read(v))
+                for k, v in entries[start : start + BATCH_FILES]
+            ]
             while True:
                 try:
                     with env.begin(write=True) as txn:
@@ -85,8 +89,12 @@ def _got10k(src, tmp):
         subset = subset if subset in ('train', 'val') else 'train'
         entries = [(f'{subset}/{k}', p) for k, p in _files_under(src)]
     else:
-        entries = [e for subset in ('train', 'val') if os.path.isdir(os.path.join(src, subset))
-                   for e in _files_under(src, subset)]
+        entries = [
+            e
+            for subset in ('train', 'val')
+            if os.path.isdir(os.path.join(src, subset))
+            for e in _files_under(src, subset)
+        ]
     if not any(k.endswith('/list.txt') for k, _ in entries):
         raise LmdbBuildError(f'{src}: no train/list.txt or val/list.txt found (GOT-10k layout expected)')
     return write_environment(tmp, entries)
@@ -102,8 +110,11 @@ def _trackingnet(src, tmp):
             continue
         entries = _files_under(set_dir, 'anno') + _files_under(set_dir, 'frames')
         count += write_environment(os.path.join(tmp, TrackingNetLayout.lmdb_set_name(set_id)), entries)
-        pairs += [[set_id, os.path.splitext(k[len('anno/'):])[0]] for k, _ in entries
-                  if k.startswith('anno/') and k.endswith('.txt')]
+        pairs += [
+            [set_id, os.path.splitext(k[len('anno/') :])[0]]
+            for k, _ in entries
+            if k.startswith('anno/') and k.endswith('.txt')
+        ]
     if not pairs:
         raise LmdbBuildError(f'{src}: no TRAIN_<k>/anno/*.txt found (TrackingNet layout expected)')
     with open(os.path.join(tmp, TrackingNetLayout.SEQ_LIST_FILE), 'w') as f:
@@ -126,10 +137,14 @@ def _coco(src, tmp, version='2017'):
 def _vid(src, tmp):
     from lib.train.dataset.imagenetvid import CACHE_KEY, build_vid_cache
     from lib.train.dataset.storage import FolderStorage
+
     _require_dir(os.path.join(src, 'Data', 'VID', 'train'), 'the ImageNet VID root with Data/VID/train/')
     cache_path = os.path.join(src, CACHE_KEY)
-    cache = _read(cache_path) if os.path.isfile(cache_path) else \
-        json.dumps(build_vid_cache(FolderStorage(src))).encode('utf-8')
+    cache = (
+        _read(cache_path)
+        if os.path.isfile(cache_path)
+        else json.dumps(build_vid_cache(FolderStorage(src))).encode('utf-8')
+    )
     return write_environment(tmp, [(CACHE_KEY, cache)] + _files_under(src, 'Data/VID/train'))
 
 

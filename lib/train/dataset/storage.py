@@ -8,6 +8,7 @@ Every dataset reader talks to one small interface, so a single class per dataset
 Keys are relative paths with '/' separators ('airplane/airplane-1/img/00000001.jpg'), exactly the keys
 of the LMDBs the lineage's *_lmdb readers expect, so existing LMDBs keep working.
 """
+
 import os
 
 from lib.utils.image_io import EncodedImage, decode_image, read_encoded_image, read_image
@@ -76,6 +77,7 @@ def _open_environment(path):
     env = _ENVIRONMENTS.get(key)
     if env is None:
         import lmdb
+
         # A handle inherited through fork must not be used here, and py-lmdb refuses a second open of
         # the same files while it is registered, so close the inherited one first (the parent's stays open).
         for stale in [k for k in _ENVIRONMENTS if k[1] == path]:
@@ -84,8 +86,9 @@ def _open_environment(path):
             except lmdb.Error:
                 pass
         if not os.path.isfile(os.path.join(path, 'data.mdb')):
-            raise StorageKeyError(f'{path} is not an LMDB (no data.mdb inside). Build one with '
-                                  f'tracking/create_lmdb.py')
+            raise StorageKeyError(
+                f'{path} is not an LMDB (no data.mdb inside). Build one with tracking/create_lmdb.py'
+            )
         env = lmdb.open(path, readonly=True, lock=False, readahead=False, meminit=False, max_readers=512)
         _ENVIRONMENTS[key] = env
     return env
@@ -93,6 +96,7 @@ def _open_environment(path):
 
 class LmdbStorage:
     """Read-only view of one LMDB environment (a folder holding data.mdb), optionally under a key prefix."""
+
     kind = 'lmdb'
 
     def __init__(self, lmdb_path, prefix=''):
@@ -148,7 +152,7 @@ class LmdbStorage:
                 full = raw.decode('utf-8')
                 if not full.startswith(start):
                     break
-                name = full[len(start):].split('/', 1)[0]
+                name = full[len(start) :].split('/', 1)[0]
                 if not names or names[-1] != name:
                     names.append(name)
                     if limit and len(names) >= limit:
@@ -175,4 +179,5 @@ def numeric_sorted(names, ext=None):
     def order(name):
         stem = os.path.splitext(name)[0]
         return (0, int(stem), name) if stem.isdigit() else (1, 0, name)
+
     return sorted(names, key=order)

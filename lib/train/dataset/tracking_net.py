@@ -1,4 +1,5 @@
 """TrackingNet training reader (folder or LMDB; layout in lib/train/dataset/layouts.py::TrackingNetLayout)."""
+
 import json
 import os
 
@@ -15,11 +16,14 @@ class TrackingNet(BaseVideoDataset):
         self.root = root
         self.use_lmdb = use_lmdb
         self.set_ids = list(range(TrackingNetLayout.NUM_TRAIN_SETS)) if set_ids is None else list(set_ids)
-        set_names = {s: (TrackingNetLayout.lmdb_set_name(s) if use_lmdb else TrackingNetLayout.set_name(s))
-                     for s in self.set_ids}
+        set_names = {
+            s: (TrackingNetLayout.lmdb_set_name(s) if use_lmdb else TrackingNetLayout.set_name(s))
+            for s in self.set_ids
+        }
         self.set_storage = {s: open_storage(os.path.join(root, set_names[s]), use_lmdb) for s in self.set_ids}
-        super().__init__(name + ('_lmdb' if use_lmdb else ''), self.set_storage[self.set_ids[0]]
-                         if self.set_ids else None)
+        super().__init__(
+            name + ('_lmdb' if use_lmdb else ''), self.set_storage[self.set_ids[0]] if self.set_ids else None
+        )
         self.sequence_list = self._list_sequences()
         class_map = TrackingNetLayout.read_class_map()
         self._classes = [class_map.get(video, 'Unknown') for _, video in self.sequence_list]
@@ -34,8 +38,9 @@ class TrackingNet(BaseVideoDataset):
                 try:
                     pairs += [(s, v) for v in TrackingNetLayout.list_videos(self.set_storage[s])]
                 except StorageKeyError as e:
-                    raise StorageKeyError(f'{e} (TrackingNet chunk {s}; choose the chunks you have with '
-                                          f'set_ids)') from None
+                    raise StorageKeyError(
+                        f'{e} (TrackingNet chunk {s}; choose the chunks you have with set_ids)'
+                    ) from None
             return pairs
         path = os.path.join(self.root, TrackingNetLayout.SEQ_LIST_FILE)
         try:

@@ -6,6 +6,7 @@ name, with keys 'net', 'optimizer', 'lr_scheduler', 'scaler', 'rng', 'epoch', 'n
 'stats'. <NAME>_resume.pth.tar holds the same state after the latest epoch (overwritten every epoch)
 so that a crash between scheduled checkpoints loses at most one epoch.
 """
+
 import collections
 import glob
 import os
@@ -35,8 +36,9 @@ def resume_path(folder, name):
 def lineage_checkpoint_due(epoch, max_epochs, last_n=4):
     """OSTrack's schedule: every 40th epoch, epochs 79/159/239, and the last `last_n` epochs
     (OSTrack 4, DropTrack 10)."""
-    return (epoch >= max_epochs or epoch % 40 == 0 or epoch in (79, 159, 239)
-            or epoch > max_epochs - 1 - last_n)
+    return (
+        epoch >= max_epochs or epoch % 40 == 0 or epoch in (79, 159, 239) or epoch > max_epochs - 1 - last_n
+    )
 
 
 def lineage_schedule(cfg):
@@ -78,21 +80,35 @@ def rng_state(device=None):
     """Python, numpy and torch (CPU and current CUDA device) RNG states as tensors and numbers."""
     version, mt_state, gauss = random.getstate()
     np_kind, np_keys, np_pos, np_has_gauss, np_gauss = np.random.get_state()
-    state = {'python_version': version, 'python': torch.tensor(mt_state, dtype=torch.int64),
-             'python_gauss': gauss, 'numpy_kind': np_kind,
-             'numpy': torch.from_numpy(np_keys.astype(np.int64)), 'numpy_pos': int(np_pos),
-             'numpy_has_gauss': int(np_has_gauss), 'numpy_gauss': float(np_gauss),
-             'torch': torch.get_rng_state()}
+    state = {
+        'python_version': version,
+        'python': torch.tensor(mt_state, dtype=torch.int64),
+        'python_gauss': gauss,
+        'numpy_kind': np_kind,
+        'numpy': torch.from_numpy(np_keys.astype(np.int64)),
+        'numpy_pos': int(np_pos),
+        'numpy_has_gauss': int(np_has_gauss),
+        'numpy_gauss': float(np_gauss),
+        'torch': torch.get_rng_state(),
+    }
     if device is not None and torch.device(device).type == 'cuda':
         state['cuda'] = torch.cuda.get_rng_state(device)
     return state
 
 
 def set_rng_state(state, device=None):
-    random.setstate((state['python_version'], tuple(int(v) for v in state['python'].tolist()),
-                     state['python_gauss']))
-    np.random.set_state((state['numpy_kind'], state['numpy'].numpy().astype(np.uint32), state['numpy_pos'],
-                         state['numpy_has_gauss'], state['numpy_gauss']))
+    random.setstate(
+        (state['python_version'], tuple(int(v) for v in state['python'].tolist()), state['python_gauss'])
+    )
+    np.random.set_state(
+        (
+            state['numpy_kind'],
+            state['numpy'].numpy().astype(np.uint32),
+            state['numpy_pos'],
+            state['numpy_has_gauss'],
+            state['numpy_gauss'],
+        )
+    )
     torch.set_rng_state(state['torch'])
     if 'cuda' in state and device is not None and torch.device(device).type == 'cuda':
         torch.cuda.set_rng_state(state['cuda'], device)

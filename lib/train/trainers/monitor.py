@@ -1,6 +1,7 @@
 """Training statistics and logging: running means per loader, a rank-0 log file and console lines,
 TensorBoard (imported only when used), wandb (imported only when asked for), and the data-time vs
 compute-time split with a warning (once per loader and epoch) when training waits on data loading."""
+
 import math
 import os
 import sys
@@ -38,8 +39,16 @@ def reduce_means(means, device):
 class TrainLogger:
     """Rank-0 console + log file lines, TensorBoard scalars per epoch, optional wandb."""
 
-    def __init__(self, log_file=None, tensorboard_dir=None, use_wandb=False, wandb_name=None, cfg_dict=None,
-                 is_main=True, input_bound_fraction=0.3):
+    def __init__(
+        self,
+        log_file=None,
+        tensorboard_dir=None,
+        use_wandb=False,
+        wandb_name=None,
+        cfg_dict=None,
+        is_main=True,
+        input_bound_fraction=0.3,
+    ):
         self.is_main = is_main
         self.log_file = log_file if is_main else None
         self.tensorboard_dir = tensorboard_dir if is_main else None
@@ -62,6 +71,7 @@ class TrainLogger:
             return
         try:
             from tqdm import tqdm
+
             tqdm.write(text, file=sys.stdout)
         except ImportError:
             print(text, flush=True)
@@ -72,9 +82,11 @@ class TrainLogger:
     def interval(self, loader_name, epoch, it, total, means, data_time, compute_time, samples, step):
         """One progress line: throughput, data-wait and compute seconds of the interval, the means."""
         wall = max(data_time + compute_time, 1e-9)
-        text = (f'[{loader_name}: {epoch}, {it} / {total}] FPS: {samples / wall:.1f}, '
-                f'data {data_time:.2f}s ({100 * data_time / wall:.0f}%), compute {compute_time:.2f}s, '
-                + ', '.join(f'{k}: {v:.5f}' for k, v in means.items()))
+        text = (
+            f'[{loader_name}: {epoch}, {it} / {total}] FPS: {samples / wall:.1f}, '
+            f'data {data_time:.2f}s ({100 * data_time / wall:.0f}%), compute {compute_time:.2f}s, '
+            + ', '.join(f'{k}: {v:.5f}' for k, v in means.items())
+        )
         self.line(text)
         if self._wandb is not None:
             self._wandb.log({f'{loader_name}/{k}': v for k, v in means.items()}, step=step)
@@ -83,20 +95,22 @@ class TrainLogger:
         """Logs one warning per loader and epoch when `check` (an InputBoundCheck) finds the data share
         of the step time above input_bound_fraction. Returns whether it warned now."""
         share = check.share()
-        if (share is None or share <= self.input_bound_fraction
-                or (loader_name, epoch) in self._warned_epochs):
+        if share is None or share <= self.input_bound_fraction or (loader_name, epoch) in self._warned_epochs:
             return False
         self._warned_epochs.add((loader_name, epoch))
         workers = f' (now {num_workers})' if num_workers is not None else ''
-        self.line(f'WARNING: training is input-bound: {loader_name} epoch {epoch} spent {100 * share:.0f}% '
-                  f'of its step time waiting for data ({check.data:.2f}s data, {check.compute:.2f}s compute '
-                  f'over {check.measured} iterations after warm-up). Raise TRAIN.NUM_WORKER{workers}, train '
-                  f'with --use_lmdb 1, or put the datasets on a faster disk.')
+        self.line(
+            f'WARNING: training is input-bound: {loader_name} epoch {epoch} spent {100 * share:.0f}% '
+            f'of its step time waiting for data ({check.data:.2f}s data, {check.compute:.2f}s compute '
+            f'over {check.measured} iterations after warm-up). Raise TRAIN.NUM_WORKER{workers}, train '
+            f'with --use_lmdb 1, or put the datasets on a faster disk.'
+        )
         return True
 
     def _writer(self, name):
         if name not in self._writers:
             from torch.utils.tensorboard import SummaryWriter
+
             self._writers[name] = SummaryWriter(os.path.join(self.tensorboard_dir, name))
         return self._writers[name]
 

@@ -1,6 +1,7 @@
 """Optimiser and LR schedule from a lineage config (TRAIN.OPTIMIZER, TRAIN.LR, TRAIN.WEIGHT_DECAY,
 TRAIN.SCHEDULER.*, TRAIN.LR_DROP_EPOCH, TRAIN.FUSED_OPTIMIZER). Parameter groups come from the family's
 actor module."""
+
 import functools
 import math
 
@@ -29,9 +30,11 @@ def global_batch_plan(cfg, world_size):
         return 1, actual / target
     if mode == 'accumulate':
         if target % actual:
-            raise ValueError(f'TRAIN.GLOBAL_BATCH_SIZE {target} is not a multiple of TRAIN.BATCH_SIZE '
-                             f'{train.BATCH_SIZE} x {world_size} process(es) = {actual}; change BATCH_SIZE or '
-                             f"the process count, or set TRAIN.GLOBAL_BATCH_MODE 'scale_lr'")
+            raise ValueError(
+                f'TRAIN.GLOBAL_BATCH_SIZE {target} is not a multiple of TRAIN.BATCH_SIZE '
+                f'{train.BATCH_SIZE} x {world_size} process(es) = {actual}; change BATCH_SIZE or '
+                f"the process count, or set TRAIN.GLOBAL_BATCH_MODE 'scale_lr'"
+            )
         return target // actual, 1.0
     raise ValueError(f"TRAIN.GLOBAL_BATCH_MODE '{mode}' is not supported (accumulate, scale_lr, none)")
 
@@ -51,12 +54,14 @@ def fused_setting(value):
     key = str(value).strip().lower()
     if key not in FUSED_SETTINGS:
         from lib.config import ConfigError
-        raise ConfigError(f"TRAIN.FUSED_OPTIMIZER {value!r} is not supported "
-                          f"(expected 'auto', 'true' or 'false')")
+
+        raise ConfigError(
+            f"TRAIN.FUSED_OPTIMIZER {value!r} is not supported (expected 'auto', 'true' or 'false')"
+        )
     return FUSED_SETTINGS[key]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def _fused_adamw_probe(device, dtype):
     """None when one fused AdamW step runs for a (device, dtype) parameter, else the error text. torch
     checks fused support only in step(), so a one-element parameter takes one step here."""
@@ -103,11 +108,13 @@ def build_optimizer(cfg, groups, lr_scale=1.0, fused=None):
         if reason is not None and mode is True:
             raise FusedOptimizerUnsupported(
                 f"TRAIN.FUSED_OPTIMIZER is True but torch {torch.__version__} has no fused AdamW for "
-                f"{reason}; set TRAIN.FUSED_OPTIMIZER to 'auto' or False")
+                f"{reason}; set TRAIN.FUSED_OPTIMIZER to 'auto' or False"
+            )
         use_fused = reason is None
     kwargs = {'fused': True} if use_fused else {}
-    return torch.optim.AdamW(groups, lr=cfg.TRAIN.LR * lr_scale, weight_decay=cfg.TRAIN.WEIGHT_DECAY,
-                             **kwargs)
+    return torch.optim.AdamW(
+        groups, lr=cfg.TRAIN.LR * lr_scale, weight_decay=cfg.TRAIN.WEIGHT_DECAY, **kwargs
+    )
 
 
 def is_fused(optimizer):
@@ -144,8 +151,10 @@ def warmup_cosine_lr(step, base_lr, warmup_steps, total_steps, warmup_lr_init, l
 
 def _cosine_scheduler(optimizer, cfg, steps_per_epoch):
     if not steps_per_epoch:
-        raise ValueError("TRAIN.SCHEDULER.TYPE 'cosine' steps per iteration: build_scheduler needs "
-                         "steps_per_epoch (optimizer steps per training epoch)")
+        raise ValueError(
+            "TRAIN.SCHEDULER.TYPE 'cosine' steps per iteration: build_scheduler needs "
+            "steps_per_epoch (optimizer steps per training epoch)"
+        )
     sched, base = cfg.TRAIN.SCHEDULER, float(cfg.TRAIN.LR)
     warmup = int(round(sched.get('WARMUP_EPOCHS', 0) * steps_per_epoch))
     total = int(cfg.TRAIN.EPOCH) * int(steps_per_epoch)
@@ -154,6 +163,7 @@ def _cosine_scheduler(optimizer, cfg, steps_per_epoch):
 
     def factor(step):  # relative to each group's initial lr, so lr scaling and group lrs carry over
         return warmup_cosine_lr(step, base, warmup, total, warmup_init, lr_min, prefix) / base
+
     return torch.optim.lr_scheduler.LambdaLR(optimizer, factor)
 
 
@@ -168,11 +178,13 @@ def build_scheduler(optimizer, cfg, steps_per_epoch=None):
     if kind == 'cosine':
         return _cosine_scheduler(optimizer, cfg, steps_per_epoch)
     if kind == 'step':
-        return torch.optim.lr_scheduler.StepLR(optimizer, step_size=cfg.TRAIN.LR_DROP_EPOCH,
-                                               gamma=sched.get('DECAY_RATE', 0.1))
+        return torch.optim.lr_scheduler.StepLR(
+            optimizer, step_size=cfg.TRAIN.LR_DROP_EPOCH, gamma=sched.get('DECAY_RATE', 0.1)
+        )
     if kind == 'Mstep':
         if 'MILESTONES' not in sched:
             raise ValueError("TRAIN.SCHEDULER.TYPE 'Mstep' needs TRAIN.SCHEDULER.MILESTONES (list of epochs)")
-        return torch.optim.lr_scheduler.MultiStepLR(optimizer, milestones=list(sched.MILESTONES),
-                                                    gamma=sched.get('GAMMA', 0.1))
+        return torch.optim.lr_scheduler.MultiStepLR(
+            optimizer, milestones=list(sched.MILESTONES), gamma=sched.get('GAMMA', 0.1)
+        )
     raise ValueError(f"TRAIN.SCHEDULER.TYPE '{kind}' is not supported (supported: step, Mstep, cosine)")

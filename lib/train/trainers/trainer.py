@@ -6,9 +6,9 @@ gradients of k iterations are summed (each loss divided by k) before one optimiz
 leftover iterations are stepped at its end. The LR scheduler steps once per epoch, or after every
 optimizer step with lr_step_per_iteration. Per epoch: the family hook `actor.on_epoch_start`, every
 loader due this epoch, the LR scheduler step, then checkpoints on the family's schedule plus a
-rolling resume state; the actor hook `on_checkpoint_saved(path, epoch)` runs after each
-scheduled checkpoint (e.g. LoRAT's safetensors release weights). Resuming restores model, optimizer, scheduler, scaler,
-RNG states and epoch, so a resumed run continues as the uninterrupted one would have (the optimizer
+rolling resume state; the actor hook `on_checkpoint_saved(path, epoch)` runs after each scheduled
+checkpoint (e.g. LoRAT's safetensors release weights). Resuming restores model, optimizer, scheduler,
+scaler, RNG states and epoch, so a resumed run continues as the uninterrupted one would have (the optimizer
 keeps the kernel it was built with, fused or not, whatever the checkpoint's run used).
 
 Every print interval logs the data-wait vs compute seconds; when waiting for data takes more than
@@ -18,6 +18,7 @@ TrainLogger.input_bound_fraction (30%) of the step time over an epoch's iteratio
 Failures are not swallowed (the lineage printed "Finished training!" and exited 0 after a crash):
 any exception propagates and the process exits non-zero.
 """
+
 import contextlib
 
 import torch
@@ -45,12 +46,32 @@ def _distributed():
 
 
 class Trainer:
-    def __init__(self, actor, loaders, optimizer, lr_scheduler, *, max_epochs, checkpoint_dir,
-                 checkpoint_name,
-                 checkpoint_due=ckpt.lineage_checkpoint_due, grad_clip_norm=0.0, amp=None, device='cpu',
-                 print_interval=50, logger=None, cfg_dict=None, info=None, settings=None, rank=0,
-                 save_resume_state=True, show_progress=True, grad_accum_steps=1, lr_step_per_iteration=False,
-                 input_bound_warmup=1):
+    def __init__(
+        self,
+        actor,
+        loaders,
+        optimizer,
+        lr_scheduler,
+        *,
+        max_epochs,
+        checkpoint_dir,
+        checkpoint_name,
+        checkpoint_due=ckpt.lineage_checkpoint_due,
+        grad_clip_norm=0.0,
+        amp=None,
+        device='cpu',
+        print_interval=50,
+        logger=None,
+        cfg_dict=None,
+        info=None,
+        settings=None,
+        rank=0,
+        save_resume_state=True,
+        show_progress=True,
+        grad_accum_steps=1,
+        lr_step_per_iteration=False,
+        input_bound_warmup=1,
+    ):
         if int(grad_accum_steps) < 1:
             raise ValueError(f'grad_accum_steps must be >= 1, got {grad_accum_steps!r}')
         if amp not in (None, 'fp16', 'bf16'):
@@ -125,9 +146,11 @@ class Trainer:
                 with self.autocast():
                     loss, stats = self.actor(data)
                 if not torch.isfinite(loss.detach()).all():
-                    raise FloatingPointError(f'non-finite loss {loss.item()} at epoch {epoch}, '
-                                             f'iteration {it} '
-                                             f'({loader.name}); stats: {stats}')
+                    raise FloatingPointError(
+                        f'non-finite loss {loss.item()} at epoch {epoch}, '
+                        f'iteration {it} '
+                        f'({loader.name}); stats: {stats}'
+                    )
                 if training:
                     self.step(loss, flush=it == total)
                 bound.add(data_time, timer.mark_compute())
@@ -139,10 +162,20 @@ class Trainer:
                     progress.set_postfix(loss=f"{stats.get('Loss/total', loss.item()):.4f}", refresh=False)
                 if it % self.print_interval == 0 or it == total:
                     shown = reduce_means(dict(means.means(), **self._lr_stats()), self.device)
-                    self.logger.interval(loader.name, epoch, it, total, shown, timer.data, timer.compute,
-                                         interval_samples, step=(epoch - 1) * total + it)
-                    self.logger.warn_if_input_bound(loader.name, epoch, bound,
-                                                    getattr(loader, 'num_workers', None))
+                    self.logger.interval(
+                        loader.name,
+                        epoch,
+                        it,
+                        total,
+                        shown,
+                        timer.data,
+                        timer.compute,
+                        interval_samples,
+                        step=(epoch - 1) * total + it,
+                    )
+                    self.logger.warn_if_input_bound(
+                        loader.name, epoch, bound, getattr(loader, 'num_workers', None)
+                    )
                     timer.reset()
                     interval_samples = 0
         if progress is not None:
@@ -194,17 +227,24 @@ class Trainer:
         if not (self.is_main and self.show_progress):
             return None
         from tqdm import tqdm
+
         return tqdm(total=total, desc=desc, leave=False, dynamic_ncols=True, mininterval=1.0)
 
     # ---------------------------------------------------------- checkpoints
     def state(self, epoch, rng_states):
         net = self.actor.unwrapped_net
-        return {'net': net.state_dict(), 'optimizer': self.optimizer.state_dict(),
-                'lr_scheduler': ckpt.scheduler_state(self.lr_scheduler) if self.lr_scheduler else None,
-                'scaler': self.scaler.state_dict(), 'rng': rng_states, 'epoch': epoch,
-                'net_type': type(net).__name__, 'actor_type': type(self.actor).__name__,
-                'cfg': self.cfg_dict,
-                'stats': self.history}
+        return {
+            'net': net.state_dict(),
+            'optimizer': self.optimizer.state_dict(),
+            'lr_scheduler': ckpt.scheduler_state(self.lr_scheduler) if self.lr_scheduler else None,
+            'scaler': self.scaler.state_dict(),
+            'rng': rng_states,
+            'epoch': epoch,
+            'net_type': type(net).__name__,
+            'actor_type': type(self.actor).__name__,
+            'cfg': self.cfg_dict,
+            'stats': self.history,
+        }
 
     def save_epoch(self, epoch):
         due = self.checkpoint_due(epoch, self.max_epochs)
@@ -258,6 +298,7 @@ class Trainer:
         self.history = state.get('stats') or {}
         self.logger.line(f'Resumed from {path} (epoch {self.epoch})')
         if self.epoch >= self.max_epochs:
-            self.logger.line(f'Checkpoint epoch {self.epoch} >= TRAIN.EPOCH {self.max_epochs}: '
-                             f'nothing to train.')
+            self.logger.line(
+                f'Checkpoint epoch {self.epoch} >= TRAIN.EPOCH {self.max_epochs}: nothing to train.'
+            )
         return state

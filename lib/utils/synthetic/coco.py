@@ -1,6 +1,7 @@
 """COCO-layout writer: still images of several textured objects on a cluttered background with
 instances_train2017.json in the real COCO format (images, annotations with polygon segmentation,
 area, iscrowd, bbox x,y,w,h, category_id; categories). Categories are the texture families."""
+
 import json
 import os
 
@@ -59,9 +60,15 @@ def _coco_image_job(job):
         placed.append((x, y, w, h))
         paste_object(image, texture, shape_mask(shape), (x, y, w, h))
         polygon = _polygon(shape, (x, y, w, h))
-        annotations.append({'segmentation': [polygon], 'area': round(_polygon_area(polygon), 2), 'iscrowd': 0,
-                            'bbox': [float(x), float(y), float(w), float(h)],
-                            'category_id': PATTERN_KINDS.index(kind) + 1})
+        annotations.append(
+            {
+                'segmentation': [polygon],
+                'area': round(_polygon_area(polygon), 2),
+                'iscrowd': 0,
+                'bbox': [float(x), float(y), float(w), float(h)],
+                'category_id': PATTERN_KINDS.index(kind) + 1,
+            }
+        )
     write_bytes(job['path'], encode_jpeg(image, quality=job['quality']))
     return annotations
 
@@ -72,18 +79,32 @@ def write_coco(root, n_images=20, seed=0, size=DEFAULT_SIZE, quality=85, workers
     image_dir = os.path.join(root, 'images', 'train2017')
     os.makedirs(image_dir, exist_ok=True)
     os.makedirs(os.path.join(root, 'annotations'), exist_ok=True)
-    images = [{'id': i, 'file_name': f'{i:012d}.jpg', 'width': int(size[0]), 'height': int(size[1])}
-              for i in range(1, n_images + 1)]
-    jobs = [{'path': os.path.join(image_dir, im['file_name']), 'seed': sequence_seed(seed, 'coco', im['id']),
-             'size': (int(size[0]), int(size[1])), 'quality': quality} for im in images]
+    images = [
+        {'id': i, 'file_name': f'{i:012d}.jpg', 'width': int(size[0]), 'height': int(size[1])}
+        for i in range(1, n_images + 1)
+    ]
+    jobs = [
+        {
+            'path': os.path.join(image_dir, im['file_name']),
+            'seed': sequence_seed(seed, 'coco', im['id']),
+            'size': (int(size[0]), int(size[1])),
+            'quality': quality,
+        }
+        for im in images
+    ]
     annotations = []
     for im, anns in zip(images, run_jobs(_coco_image_job, jobs, workers)):
         for ann in anns:
             annotations.append(dict(ann, id=len(annotations) + 1, image_id=im['id']))
-    data = {'info': {'description': 'OneStream synthetic COCO-layout set', 'version': '1.0'},
-            'licenses': [], 'images': images, 'annotations': annotations,
-            'categories': [{'id': k + 1, 'name': kind, 'supercategory': 'texture'}
-                           for k, kind in enumerate(PATTERN_KINDS)]}
+    data = {
+        'info': {'description': 'OneStream synthetic COCO-layout set', 'version': '1.0'},
+        'licenses': [],
+        'images': images,
+        'annotations': annotations,
+        'categories': [
+            {'id': k + 1, 'name': kind, 'supercategory': 'texture'} for k, kind in enumerate(PATTERN_KINDS)
+        ],
+    }
     path = os.path.join(root, 'annotations', 'instances_train2017.json')
     write_bytes(path, json.dumps(data).encode('utf-8'))
     return path

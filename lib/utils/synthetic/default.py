@@ -5,6 +5,7 @@ marker has been written, so a reader sees either nothing or the whole set. A loc
 folder serialises concurrent callers (DataLoader workers, parallel test processes); the others wait
 and then find the set complete. Leftovers of an interrupted generation are removed and it is redone.
 """
+
 import contextlib
 import errno
 import json
@@ -32,8 +33,10 @@ def default_root():
     """settings.synthetic_dir of lib/train/admin/local.py, or ./data/synthetic of the repository when
     local.py has not been created yet (a fresh clone)."""
     from lib.utils.local_settings import REPO_ROOT, LocalSettingsMissing
+
     try:
         from lib.train.admin.environment import env_settings
+
         return env_settings().synthetic_dir
     except LocalSettingsMissing:
         return os.path.join(REPO_ROOT, 'data', 'synthetic')
@@ -117,9 +120,11 @@ def _check_replaceable(root):
     """An existing incomplete root is replaced only if it holds nothing but our own entries."""
     foreign = sorted(set(os.listdir(root)) - OWN_ENTRIES)
     if foreign:
-        raise RuntimeError(f"synthetic dataset folder '{root}' is incomplete (no {MARKER} of format "
-                           f"{FORMAT_VERSION}) and holds other files {foreign[:5]}; move them away or point "
-                           f"synthetic_dir in lib/train/admin/local.py at an empty folder")
+        raise RuntimeError(
+            f"synthetic dataset folder '{root}' is incomplete (no {MARKER} of format "
+            f"{FORMAT_VERSION}) and holds other files {foreign[:5]}; move them away or point "
+            f"synthetic_dir in lib/train/admin/local.py at an empty folder"
+        )
 
 
 def ensure_default_dataset(root=None, force=False, workers=2, spec=None, timeout=1800):

@@ -2,6 +2,7 @@
 readers (LaSOT, GOT-10k, TrackingNet, COCO) load them unchanged. Each writer is seeded: the same
 arguments give byte-identical files. Every sequence has its own seed derived from (seed, dataset,
 split, index), so held-out test sequences never share a seed with training ones."""
+
 import multiprocessing
 import os
 import zlib
@@ -54,8 +55,9 @@ def _write_frames(seq, folder, name_of, quality):
 
 
 def _plan(job):
-    return plan_sequence(job['seed'], size=job['size'], frame_range=job['frame_range'],
-                         pattern=job.get('pattern'))
+    return plan_sequence(
+        job['seed'], size=job['size'], frame_range=job['frame_range'], pattern=job.get('pattern')
+    )
 
 
 # ---------------------------------------------------------------- LaSOT
@@ -67,8 +69,9 @@ def lasot_class_names(classes):
     names = [str(c) for c in classes]
     bad = [c for c in names if not c or '-' in c or os.sep in c]
     if bad or len(set(names)) != len(names):
-        raise ValueError(f'LaSOT class names must be unique, non-empty and without "-" or "{os.sep}"; '
-                         f'got {names}')
+        raise ValueError(
+            f'LaSOT class names must be unique, non-empty and without "-" or "{os.sep}"; got {names}'
+        )
     return names
 
 
@@ -85,8 +88,17 @@ def _lasot_job(job):
     return len(seq)
 
 
-def write_lasot(root, classes=4, seqs_per_class=10, test_per_class=3, seed=0, size=DEFAULT_SIZE,
-                frame_range=DEFAULT_FRAMES, quality=85, workers=1):
+def write_lasot(
+    root,
+    classes=4,
+    seqs_per_class=10,
+    test_per_class=3,
+    seed=0,
+    size=DEFAULT_SIZE,
+    frame_range=DEFAULT_FRAMES,
+    quality=85,
+    workers=1,
+):
     """LaSOT layout: <root>/<class>/<class>-<N>/{groundtruth.txt, full_occlusion.txt, out_of_view.txt,
     nlp.txt, img/%08d.jpg (1-based)}, plus <root>/training_set.txt and testing_set.txt. Per class the
     first seqs_per_class sequences are training ones, the next test_per_class are held out. Absent
@@ -102,8 +114,16 @@ def write_lasot(root, classes=4, seqs_per_class=10, test_per_class=3, seed=0, si
             # test seeds count within the test split, so the held-out set stays the same when the
             # number of training sequences changes
             key = ('test', i - seqs_per_class) if held_out else (i,)
-            jobs.append({'dir': os.path.join(root, cls, name), 'seed': sequence_seed(seed, 'lasot', cls, *key),
-                         'pattern': pattern, 'size': size, 'frame_range': frame_range, 'quality': quality})
+            jobs.append(
+                {
+                    'dir': os.path.join(root, cls, name),
+                    'seed': sequence_seed(seed, 'lasot', cls, *key),
+                    'pattern': pattern,
+                    'size': size,
+                    'frame_range': frame_range,
+                    'quality': quality,
+                }
+            )
     run_jobs(_lasot_job, jobs, workers)
     _write_lines(os.path.join(root, 'training_set.txt'), split['train'])
     _write_lines(os.path.join(root, 'testing_set.txt'), split['test'])
@@ -115,11 +135,19 @@ def _got10k_meta(seq):
     centers = seq.full_boxes[:, :2] + seq.full_boxes[:, 2:] / 2.0
     speed = np.median(np.linalg.norm(np.diff(centers, axis=0), axis=1)) if len(seq) > 1 else 0.0
     seconds = max(1, len(seq) // 10)
-    return ['[METAINFO]', f'url: synthetic://onestream/{seq.seed}', 'begin: 00:00:00',
-            f'end: 00:{seconds // 60:02d}:{seconds % 60:02d}', 'anno_fps: 10Hz',
-            f'object_class: {seq.object_class}', 'motion_class: moving', f'major_class: {seq.shape}',
-            'root_class: synthetic object', f'motion_adverb: {"quickly" if speed > 4 else "slowly"}',
-            f'resolution: ({seq.width}, {seq.height})']
+    return [
+        '[METAINFO]',
+        f'url: synthetic://onestream/{seq.seed}',
+        'begin: 00:00:00',
+        f'end: 00:{seconds // 60:02d}:{seconds % 60:02d}',
+        'anno_fps: 10Hz',
+        f'object_class: {seq.object_class}',
+        'motion_class: moving',
+        f'major_class: {seq.shape}',
+        'root_class: synthetic object',
+        f'motion_adverb: {"quickly" if speed > 4 else "slowly"}',
+        f'resolution: ({seq.width}, {seq.height})',
+    ]
 
 
 def _got10k_job(job):
@@ -137,8 +165,17 @@ def _got10k_job(job):
     return len(seq)
 
 
-def write_got10k(root, n_train=8, n_val=2, n_test=2, seed=0, size=DEFAULT_SIZE, frame_range=DEFAULT_FRAMES,
-                 quality=85, workers=1):
+def write_got10k(
+    root,
+    n_train=8,
+    n_val=2,
+    n_test=2,
+    seed=0,
+    size=DEFAULT_SIZE,
+    frame_range=DEFAULT_FRAMES,
+    quality=85,
+    workers=1,
+):
     """GOT-10k layout: <root>/{train,val,test}/list.txt and <split>/GOT-10k_<Split>_%06d/ with
     groundtruth.txt (comma, 4 decimals; the test split keeps the first row only), %08d.jpg (1-based), and
     for train and val absence.label, cover.label (0..8), cut_by_image.label (one value per line) and
@@ -147,9 +184,16 @@ def write_got10k(root, n_train=8, n_val=2, n_test=2, seed=0, size=DEFAULT_SIZE, 
     for split, count in (('train', n_train), ('val', n_val), ('test', n_test)):
         names[split] = [f'GOT-10k_{split.capitalize()}_{i:06d}' for i in range(1, count + 1)]
         for i, name in enumerate(names[split], 1):
-            jobs.append({'dir': os.path.join(root, split, name),
-                         'seed': sequence_seed(seed, 'got10k', split, i), 'full_annotation': split != 'test',
-                         'size': size, 'frame_range': frame_range, 'quality': quality})
+            jobs.append(
+                {
+                    'dir': os.path.join(root, split, name),
+                    'seed': sequence_seed(seed, 'got10k', split, i),
+                    'full_annotation': split != 'test',
+                    'size': size,
+                    'frame_range': frame_range,
+                    'quality': quality,
+                }
+            )
     run_jobs(_got10k_job, jobs, workers)
     for split, split_names in names.items():
         os.makedirs(os.path.join(root, split), exist_ok=True)
@@ -167,8 +211,17 @@ def _trackingnet_job(job):
     return len(seq)
 
 
-def write_trackingnet(root, chunks=1, n_per_chunk=6, n_test=2, seed=0, size=DEFAULT_SIZE,
-                      frame_range=DEFAULT_FRAMES, quality=85, workers=1):
+def write_trackingnet(
+    root,
+    chunks=1,
+    n_per_chunk=6,
+    n_test=2,
+    seed=0,
+    size=DEFAULT_SIZE,
+    frame_range=DEFAULT_FRAMES,
+    quality=85,
+    workers=1,
+):
     """TrackingNet layout: <root>/TRAIN_<k>/anno/<video>.txt (comma, every frame) and
     TRAIN_<k>/frames/<video>/<i>.jpg (0-based), and TEST/ the same with the first frame's box only.
     Returns {'TRAIN_<k>': names, 'TEST': names}."""
@@ -178,9 +231,16 @@ def write_trackingnet(root, chunks=1, n_per_chunk=6, n_test=2, seed=0, size=DEFA
         names[set_name] = [f'synthetic_{set_name.lower()}_{i:05d}' for i in range(count)]
         for i, video in enumerate(names[set_name]):
             base = os.path.join(root, set_name)
-            jobs.append({'anno': os.path.join(base, 'anno', video + '.txt'),
-                         'frames': os.path.join(base, 'frames', video),
-                         'seed': sequence_seed(seed, 'trackingnet', set_name, i), 'full_annotation': full,
-                         'size': size, 'frame_range': frame_range, 'quality': quality})
+            jobs.append(
+                {
+                    'anno': os.path.join(base, 'anno', video + '.txt'),
+                    'frames': os.path.join(base, 'frames', video),
+                    'seed': sequence_seed(seed, 'trackingnet', set_name, i),
+                    'full_annotation': full,
+                    'size': size,
+                    'frame_range': frame_range,
+                    'quality': quality,
+                }
+            )
     run_jobs(_trackingnet_job, jobs, workers)
     return names

@@ -1,5 +1,6 @@
 """Trajectories for the synthetic scenes: smooth keyframed motion with occasional fast jumps, scale and
 aspect drift, an out-of-view excursion, and occluders that cross the target."""
+
 import numpy as np
 
 CLEAN_START = 8  # frames at the start that stay smooth, fully visible and unoccluded
@@ -17,7 +18,7 @@ def interpolate_keyframes(keys, values, num_frames):
     for k in range(len(keys) - 1):
         a, b = keys[k], keys[k + 1]
         u = smoothstep((np.arange(a, b + 1) - a) / float(b - a))
-        out[a:b + 1] = values[k] + (values[k + 1] - values[k]) * u[:, None]
+        out[a : b + 1] = values[k] + (values[k + 1] - values[k]) * u[:, None]
     return out[:num_frames]
 
 
@@ -73,14 +74,18 @@ def add_out_of_view(rng, centers, sizes, width, height):
     cx, cy = centers[a]
     half = sizes.max(axis=0) / 2.0 + 6.0
     edge = int(np.argmin([cx, width - cx, cy, height - cy]))
-    out = np.array([-half[0] if edge == 0 else width + half[0] if edge == 1 else cx,
-                    -half[1] if edge == 2 else height + half[1] if edge == 3 else cy])
+    out = np.array(
+        [
+            -half[0] if edge == 0 else width + half[0] if edge == 1 else cx,
+            -half[1] if edge == 2 else height + half[1] if edge == 3 else cy,
+        ]
+    )
     u = smoothstep(np.linspace(0.0, 1.0, exit_len + 1))[:, None]
     leave = centers[s] + (out - centers[s]) * u
     back = out + (centers[r] - out) * u
-    centers[s:a + 1] = leave
-    centers[a:b + 1] = out
-    centers[b:r + 1] = back
+    centers[s : a + 1] = leave
+    centers[a : b + 1] = out
+    centers[b : r + 1] = back
     return s, r
 
 
@@ -108,14 +113,14 @@ def crossing_occluder(rng, target_centers, target_sizes, center_frame, full, ext
     direction = 1.0 if rng.random() < 0.5 else -1.0
     centers = np.array(target_centers, dtype=np.float64)
     offsets = (np.arange(a, b + 1) - center_frame) * speed * direction
-    centers[a:b + 1, axis] += offsets
+    centers[a : b + 1, axis] += offsets
     if b > a:
         v_before, v_after = centers[a + 1] - centers[a], centers[b] - centers[b - 1]
         steps = np.arange(n)[:, None]
         centers[:a] = centers[a] + (steps[:a] - a) * v_before
-        centers[b + 1:] = centers[b] + (steps[b + 1:] - b) * v_after
+        centers[b + 1 :] = centers[b] + (steps[b + 1 :] - b) * v_after
     shown = np.zeros(n, bool)
-    shown[max(0, a - extend):min(n, b + extend + 1)] = True
+    shown[max(0, a - extend) : min(n, b + extend + 1)] = True
     return centers, size, shown
 
 

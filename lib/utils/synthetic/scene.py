@@ -5,6 +5,7 @@ slowly panning background, with occluders and an out-of-view excursion, plus exa
 frames in any order, never changes anything else); `SyntheticSequence.frame(t)` renders frame t.
 The same seed always gives identical frames, boxes and flags.
 """
+
 from dataclasses import dataclass, field
 
 import cv2
@@ -14,16 +15,24 @@ from . import motion, textures
 
 MIN_VISIBLE_FRACTION = 1.0 / 16.0  # a target less visible than this is absent (GOT-10k cover level 0)
 PAN_MARGIN = 12
-HUE_NAMES = ((10, 'red'), (22, 'orange'), (35, 'yellow'), (80, 'green'), (100, 'cyan'),
-             (130, 'blue'), (160, 'purple'), (180, 'red'))
+HUE_NAMES = (
+    (10, 'red'),
+    (22, 'orange'),
+    (35, 'yellow'),
+    (80, 'green'),
+    (100, 'cyan'),
+    (130, 'blue'),
+    (160, 'purple'),
+    (180, 'red'),
+)
 
 
 @dataclass
 class SceneObject:
-    boxes: np.ndarray          # (N,4) int x,y,w,h, not clipped to the image
-    texture: np.ndarray        # (P,P,3) uint8, resized to the box each frame
-    alpha: np.ndarray          # (P,P) float32 silhouette
-    shown: np.ndarray = None   # (N,) bool; None = every frame
+    boxes: np.ndarray  # (N,4) int x,y,w,h, not clipped to the image
+    texture: np.ndarray  # (P,P,3) uint8, resized to the box each frame
+    alpha: np.ndarray  # (P,P) float32 silhouette
+    shown: np.ndarray = None  # (N,) bool; None = every frame
 
     def visible_at(self, t):
         return self.shown is None or bool(self.shown[t])
@@ -34,22 +43,22 @@ class SyntheticSequence:
     seed: int
     width: int
     height: int
-    object_class: str          # the target's texture family (a LaSOT-layout class)
+    object_class: str  # the target's texture family (a LaSOT-layout class)
     shape: str
-    description: str           # one sentence (LaSOT nlp.txt)
+    description: str  # one sentence (LaSOT nlp.txt)
     background: np.ndarray
     pan: np.ndarray
     target: SceneObject
     distractors: list
     occluders: list
     # ground truth, filled by _annotate
-    boxes: np.ndarray = field(default=None)             # (N,4) x,y,w,h clipped to the image; 0 if absent
+    boxes: np.ndarray = field(default=None)  # (N,4) x,y,w,h clipped to the image; 0 if absent
     visible_fraction: np.ndarray = field(default=None)  # (N,) share of the target's pixels that can be seen
-    cover: np.ndarray = field(default=None)             # (N,) int 0..8 (GOT-10k cover.label)
-    absent: np.ndarray = field(default=None)            # (N,) bool, cover == 0
-    out_of_view: np.ndarray = field(default=None)       # (N,) bool, absent because it left the image
-    full_occlusion: np.ndarray = field(default=None)    # (N,) bool, absent while inside the image
-    cut_by_image: np.ndarray = field(default=None)      # (N,) bool, visible but partly outside the image
+    cover: np.ndarray = field(default=None)  # (N,) int 0..8 (GOT-10k cover.label)
+    absent: np.ndarray = field(default=None)  # (N,) bool, cover == 0
+    out_of_view: np.ndarray = field(default=None)  # (N,) bool, absent because it left the image
+    full_occlusion: np.ndarray = field(default=None)  # (N,) bool, absent while inside the image
+    cut_by_image: np.ndarray = field(default=None)  # (N,) bool, visible but partly outside the image
 
     def __len__(self):
         return len(self.target.boxes)
@@ -62,7 +71,7 @@ class SyntheticSequence:
     def frame(self, t, draw_target=True):
         """Frame t as RGB uint8 HxWx3."""
         ox, oy = self.pan[t]
-        image = self.background[oy:oy + self.height, ox:ox + self.width].copy()
+        image = self.background[oy : oy + self.height, ox : ox + self.width].copy()
         layers = list(self.distractors) + ([self.target] if draw_target else []) + list(self.occluders)
         for obj in layers:
             if obj.visible_at(t):
@@ -79,8 +88,8 @@ def paste_object(image, texture, alpha, box):
     x1, y1, x2, y2 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
     if x2 <= x1 or y2 <= y1:
         return
-    tex = cv2.resize(texture, (w, h), interpolation=cv2.INTER_LINEAR)[y1 - y:y2 - y, x1 - x:x2 - x]
-    a = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)[y1 - y:y2 - y, x1 - x:x2 - x, None]
+    tex = cv2.resize(texture, (w, h), interpolation=cv2.INTER_LINEAR)[y1 - y : y2 - y, x1 - x : x2 - x]
+    a = cv2.resize(alpha, (w, h), interpolation=cv2.INTER_LINEAR)[y1 - y : y2 - y, x1 - x : x2 - x, None]
     roi = image[y1:y2, x1:x2]
     roi[:] = (roi * (1.0 - a) + tex * a + 0.5).astype(np.uint8)
 
@@ -100,12 +109,12 @@ def _annotate(seq):
         x1, y1, x2, y2 = max(0, x), max(0, y), min(width, x + w), min(height, y + h)
         if x2 <= x1 or y2 <= y1:
             continue
-        seen = mask[y1 - y:y2 - y, x1 - x:x2 - x].copy()
+        seen = mask[y1 - y : y2 - y, x1 - x : x2 - x].copy()
         in_image[t] = seen.sum() / total
         for occ in seq.occluders:
             if occ.visible_at(t):
                 ox, oy, ow, oh = occ.boxes[t]
-                seen[max(0, oy - y1):max(0, oy + oh - y1), max(0, ox - x1):max(0, ox + ow - x1)] = False
+                seen[max(0, oy - y1) : max(0, oy + oh - y1), max(0, ox - x1) : max(0, ox + ow - x1)] = False
         vis[t] = seen.sum() / total
     seq.visible_fraction = vis
     seq.cover = np.clip(np.floor(vis * 8.0 + 0.5), 0, 8).astype(np.int64)
@@ -135,12 +144,28 @@ def _pick_event_frame(rng, n, reserved, reach=12):
 def _object(rng, num_frames, width, height, size, aspect, shape, params, palette, start=None):
     sizes = motion.box_sizes(rng, num_frames, size, aspect)
     centers = motion.center_track(rng, num_frames, width, height, sizes, start=start)
-    return centers, sizes, SceneObject(motion.to_int_boxes(centers, sizes),
-                                       textures.render_texture(params, palette), textures.shape_mask(shape))
+    return (
+        centers,
+        sizes,
+        SceneObject(
+            motion.to_int_boxes(centers, sizes),
+            textures.render_texture(params, palette),
+            textures.shape_mask(shape),
+        ),
+    )
 
 
-def plan_sequence(seed, num_frames=None, size=(320, 240), frame_range=(30, 100), pattern=None,
-                  full_occlusion=None, partial_occlusion=None, out_of_view=None, num_distractors=None):
+def plan_sequence(
+    seed,
+    num_frames=None,
+    size=(320, 240),
+    frame_range=(30, 100),
+    pattern=None,
+    full_occlusion=None,
+    partial_occlusion=None,
+    out_of_view=None,
+    num_distractors=None,
+):
     """Draws a whole sequence from `seed`. size = (width, height). num_frames None: random in
     frame_range. pattern: a texture family from textures.PATTERN_KINDS (None: random). The event
     switches (full_occlusion, partial_occlusion, out_of_view) force an event on or off; None draws it
@@ -149,8 +174,10 @@ def plan_sequence(seed, num_frames=None, size=(320, 240), frame_range=(30, 100),
     width, height = int(size[0]), int(size[1])
     n = int(num_frames) if num_frames is not None else int(rng.integers(frame_range[0], frame_range[1] + 1))
     if n < 2 or width < 32 or height < 32:
-        raise ValueError(f'synthetic sequence too small: {n} frames of {width}x{height} '
-                         f'(expected at least 2 frames of 32x32)')
+        raise ValueError(
+            f'synthetic sequence too small: {n} frames of {width}x{height} '
+            f'(expected at least 2 frames of 32x32)'
+        )
     pattern = pattern or textures.PATTERN_KINDS[int(rng.integers(len(textures.PATTERN_KINDS)))]
     shape = textures.SHAPE_KINDS[int(rng.integers(len(textures.SHAPE_KINDS)))]
     background = textures.render_background(rng, width + 2 * PAN_MARGIN, height + 2 * PAN_MARGIN)
@@ -163,8 +190,11 @@ def plan_sequence(seed, num_frames=None, size=(320, 240), frame_range=(30, 100),
     centers, sizes, target = _object(rng, n, width, height, base, aspect, shape, params, palette)
 
     draw = {'out_of_view': 0.4, 'full_occlusion': 0.5, 'partial_occlusion': 0.5}
-    forced = {'out_of_view': out_of_view, 'full_occlusion': full_occlusion,
-              'partial_occlusion': partial_occlusion}
+    forced = {
+        'out_of_view': out_of_view,
+        'full_occlusion': full_occlusion,
+        'partial_occlusion': partial_occlusion,
+    }
     wanted = {k: (rng.random() < p) if forced[k] is None else bool(forced[k]) for k, p in draw.items()}
     reserved = []
     if wanted['out_of_view']:
@@ -177,11 +207,13 @@ def plan_sequence(seed, num_frames=None, size=(320, 240), frame_range=(30, 100),
         c = _pick_event_frame(rng, n, reserved) if wanted[kind] else None
         if c is None:
             continue
-        occ_centers, occ_size, shown = motion.crossing_occluder(rng, centers, sizes, c,
-                                                                full=kind == 'full_occlusion')
+        occ_centers, occ_size, shown = motion.crossing_occluder(
+            rng, centers, sizes, c, full=kind == 'full_occlusion'
+        )
         occ_boxes = motion.to_int_boxes(occ_centers, np.broadcast_to(occ_size, (n, 2)))
-        occluders.append(SceneObject(occ_boxes, textures.occluder_texture(rng),
-                                     textures.shape_mask('rectangle'), shown))
+        occluders.append(
+            SceneObject(occ_boxes, textures.occluder_texture(rng), textures.shape_mask('rectangle'), shown)
+        )
         reserved.append((c - 6, c + 6))
 
     distractors = []
@@ -196,8 +228,9 @@ def plan_sequence(seed, num_frames=None, size=(320, 240), frame_range=(30, 100),
 
     _keep_start_clean(target, occluders + distractors)
     description = f'{_hue_name(hue)} {pattern} {shape} moving among look-alikes'
-    seq = SyntheticSequence(int(seed), width, height, pattern, shape, description, background, pan, target,
-                            distractors, occluders)
+    seq = SyntheticSequence(
+        int(seed), width, height, pattern, shape, description, background, pan, target, distractors, occluders
+    )
     return _annotate(seq)
 
 

@@ -1,5 +1,6 @@
 """Procedural textures for the synthetic scenes: colour palettes, target patterns, shape masks and a
 cluttered background. Everything is drawn from a numpy Generator, so a seed fixes every pixel."""
+
 import cv2
 import numpy as np
 
@@ -20,9 +21,11 @@ def sample_palette(rng, hue=None):
     Returns (palette (3,3) uint8 RGB, hue)."""
     hue = int(rng.integers(0, 180)) if hue is None else int(hue) % 180
     accent_hue = (hue + int(rng.integers(20, 40))) % 180
-    rows = [(hue, int(rng.integers(170, 256)), int(rng.integers(190, 256))),
-            (hue, int(rng.integers(150, 256)), int(rng.integers(40, 100))),
-            (accent_hue, int(rng.integers(0, 80)), int(rng.integers(200, 256)))]
+    rows = [
+        (hue, int(rng.integers(170, 256)), int(rng.integers(190, 256))),
+        (hue, int(rng.integers(150, 256)), int(rng.integers(40, 100))),
+        (accent_hue, int(rng.integers(0, 80)), int(rng.integers(200, 256))),
+    ]
     return hsv_to_rgb(rows), hue
 
 
@@ -83,8 +86,17 @@ def shape_mask(kind, size=PATCH_SIZE):
     if kind == 'rectangle':
         mask[:] = 255
     elif kind == 'ellipse':
-        cv2.ellipse(mask, (size // 2, size // 2), (size // 2 - 1, size // 2 - 1), 0, 0, 360, 255, -1,
-                    lineType=cv2.LINE_AA)
+        cv2.ellipse(
+            mask,
+            (size // 2, size // 2),
+            (size // 2 - 1, size // 2 - 1),
+            0,
+            0,
+            360,
+            255,
+            -1,
+            lineType=cv2.LINE_AA,
+        )
     else:
         raise ValueError(f'unknown shape kind {kind!r}; expected one of {SHAPE_KINDS}')
     return mask.astype(np.float32) / 255.0
@@ -93,8 +105,9 @@ def shape_mask(kind, size=PATCH_SIZE):
 def occluder_texture(rng, size=PATCH_SIZE):
     """A low-saturation noisy panel: clearly not a target look-alike."""
     base = hsv_to_rgb([(int(rng.integers(0, 180)), int(rng.integers(0, 60)), int(rng.integers(60, 200)))])[0]
-    noise = cv2.resize(rng.standard_normal((8, 8)).astype(np.float32), (size, size),
-                       interpolation=cv2.INTER_LINEAR)
+    noise = cv2.resize(
+        rng.standard_normal((8, 8)).astype(np.float32), (size, size), interpolation=cv2.INTER_LINEAR
+    )
     tex = base.astype(np.float32)[None, None, :] + 25.0 * noise[..., None]
     return np.clip(tex, 0, 255).astype(np.uint8)
 

@@ -1,6 +1,6 @@
 """How closely an inference path reproduces the reference path's boxes (tests, benchmarks, GPU checks).
 
-    from lib.test.tracker.agreement import report_agreement
+    from lib.benchmark.agreement import report_agreement
     report_agreement('ostrack', 'tiny_ce', device='cuda')        # every path vs InferenceOptions.plain()
 
 Networks have random weights (fixed seed); frames come from lib.utils.synthetic with a target that
@@ -9,6 +9,7 @@ leaves the frame, so crops get padded. Hooks on the head keep the random boxes a
 cell stable under reduced precision: with random weights the map is nearly flat and half-precision
 noise would flip it between cells, which says nothing about the numerics of the regressed box.
 """
+
 import copy
 
 import numpy as np
@@ -27,6 +28,7 @@ def synthetic_sequence(seed=3, num_frames=30, size=(160, 120)):
     """(frames, init_box xywh, the target's whole boxes (N, 4), also where it is outside the image): a
     synthetic sequence whose target leaves the image."""
     from lib.utils.synthetic import render_sequence
+
     seq = render_sequence(seed, num_frames=num_frames, size=size, out_of_view=True)
     return seq.frames(), [float(v) for v in seq.full_boxes[0]], seq.full_boxes
 
@@ -38,6 +40,7 @@ def build_network(script, config_name, seed=0, peaked=False):
     from lib.config import load_config
     from lib.models import build_model_from_cfg
     from lib.models.lorat.builder import set_layer_scale_
+
     cfg = load_config(script, config_name) if isinstance(config_name, str) else copy.deepcopy(config_name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
@@ -105,13 +108,27 @@ def box_agreement(boxes, reference):
     boxes, reference = np.asarray(boxes)[1:], np.asarray(reference)[1:]
     identical = (boxes == reference).all(axis=1)
     iou = np.where(identical, 1.0, box_iou_xywh(boxes, reference))  # equal empty boxes (clipped away) agree
-    return {'frames': len(boxes), 'identical_frames': int(identical.sum()),
-            'min_iou': float(iou.min()), 'frac_iou_099': float((iou >= 0.99).mean()),
-            'max_abs_diff': float(np.abs(boxes - reference).max())}
+    return {
+        'frames': len(boxes),
+        'identical_frames': int(identical.sum()),
+        'min_iou': float(iou.min()),
+        'frac_iou_099': float((iou >= 0.99).mean()),
+        'max_abs_diff': float(np.abs(boxes - reference).max()),
+    }
 
 
-def path_agreement(script, config_name, options, reference=None, device='cpu', peaked=False, seed=0,
-                   frames=None, init_box=None, positions=None):
+def path_agreement(
+    script,
+    config_name,
+    options,
+    reference=None,
+    device='cpu',
+    peaked=False,
+    seed=0,
+    frames=None,
+    init_box=None,
+    positions=None,
+):
     """Tracks the same synthetic sequence with `options` and with `reference` (default: plain), each on
     a freshly built random network (same seed); returns box_agreement(options' boxes, reference's).
 
@@ -120,30 +137,39 @@ def path_agreement(script, config_name, options, reference=None, device='cpu', p
     target, so free-running trajectories wander into corners where clipping hides differences, or
     amplify a rounding difference chaotically."""
     from lib.test.tracker.options import InferenceOptions
+
     if frames is None:
         frames, init_box, positions = synthetic_sequence()
     reference = reference or InferenceOptions.plain()
-    return box_agreement(*(random_tracker_boxes(script, config_name, opts, device, frames, init_box, seed,
-                                                peaked, positions) for opts in (options, reference)))
+    return box_agreement(
+        *(
+            random_tracker_boxes(script, config_name, opts, device, frames, init_box, seed, peaked, positions)
+            for opts in (options, reference)
+        )
+    )
 
 
 def random_tracker(script, config_name, options, device='cpu', seed=0, peaked=False):
     """A tracker with `options` around build_network(script, config_name, seed, peaked)."""
     from lib.test.tracker import build_tracker_for_network
+
     cfg, network = build_network(script, config_name, seed=seed, peaked=peaked)
     return build_tracker_for_network(script, cfg, network, device=device, options=options)
 
 
-def random_tracker_boxes(script, config_name, options, device, frames, init_box, seed=0, peaked=False,
-                         positions=None):
+def random_tracker_boxes(
+    script, config_name, options, device, frames, init_box, seed=0, peaked=False, positions=None
+):
     """track_boxes of a freshly built random_tracker."""
-    return track_boxes(random_tracker(script, config_name, options, device, seed, peaked), frames, init_box,
-                       positions)
+    return track_boxes(
+        random_tracker(script, config_name, options, device, seed, peaked), frames, init_box, positions
+    )
 
 
 def default_paths(device='cpu'):
     """{name: InferenceOptions} for each optimisation alone and all together (fp32), plus bf16/fp16."""
     from lib.test.tracker.options import InferenceOptions
+
     plain = InferenceOptions.plain()
     paths = {
         'sdpa': plain.replace(attention='sdpa'),
@@ -166,17 +192,33 @@ def report_agreement(script, config_name, device='cpu', paths=None):
     ground-truth positions; the half-precision paths are compared with the fast fp32 path on a peaked
     network. Also the free-running fast fp32 path ('fast_fp32_free_running')."""
     from lib.test.tracker.options import InferenceOptions
+
     frames, init_box, positions = synthetic_sequence()
     report = {}
     paths = dict(paths or default_paths(device))
     for name, opts in paths.items():
         half = opts.precision in ('bf16', 'fp16')
         reference = opts.replace(precision='fp32') if half else None
-        report[name] = path_agreement(script, config_name, opts, reference=reference, device=device,
-                                      peaked=half, frames=frames, init_box=init_box, positions=positions)
+        report[name] = path_agreement(
+            script,
+            config_name,
+            opts,
+            reference=reference,
+            device=device,
+            peaked=half,
+            frames=frames,
+            init_box=init_box,
+            positions=positions,
+        )
         print(f'{script}/{config_name} {device} {name}: {report[name]}', flush=True)
     name = 'fast_fp32_free_running'
-    report[name] = path_agreement(script, config_name, InferenceOptions(precision='fp32'), device=device,
-                                  frames=frames, init_box=init_box)
+    report[name] = path_agreement(
+        script,
+        config_name,
+        InferenceOptions(precision='fp32'),
+        device=device,
+        frames=frames,
+        init_box=init_box,
+    )
     print(f'{script}/{config_name} {device} {name}: {report[name]}', flush=True)
     return report
