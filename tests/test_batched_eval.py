@@ -1,9 +1,9 @@
-"""Batched evaluation (lib/test/tracker/batched.py, tracking/test.py --batch_sequences K): K sequences
-share one network forward per step and give the per-sequence tracker's boxes (fp32: every frame
-IoU >= 0.99 and at most 0.01 px apart on the CPU, where batched matrix products may sum in another
-order: measured <= 1.3e-4 px, LoRAT bit-identical; 0.05 px on CUDA, where cuDNN's TF32 convolutions
-round per algorithm: measured <= 0.011 px on an H100, bit-identical with allow_tf32 off); results,
-restart and failures as in the plain runner."""
+"""Batched evaluation (lib/test/evaluation/stepping.py with K slots, tracking/test.py
+--batch_sequences K): K sequences share one network forward per step and give the per-sequence
+tracker's boxes. fp32: every frame IoU >= 0.99 and at most 0.01 px apart on the CPU, where batched
+matrix products may sum in another order (LoRAT bit-identical); 0.05 px on CUDA, where cuDNN's TF32
+convolutions round per algorithm (bit-identical with allow_tf32 off). Results, restart and failures
+as in the plain runner."""
 
 import sys
 import types
@@ -19,8 +19,8 @@ from lib.models import build_model_from_cfg
 from lib.test.evaluation import results
 from lib.test.evaluation.cli import main as cli_main
 from lib.test.evaluation.data import Sequence, SequenceList
+from lib.test.evaluation.stepping import track_sequences
 from lib.test.tracker import build_tracker_for_network
-from lib.test.tracker.batched import run_sequences_batched
 from lib.test.tracker.options import InferenceOptions
 from lib.utils.synthetic import render_sequence
 
@@ -70,7 +70,7 @@ def max_box_diff(device):
 def assert_same_boxes(batched, reference, device='cpu'):
     assert sorted(batched) == sorted(reference)
     for name, want in reference.items():
-        boxes, times = batched[name]
+        boxes, times = batched[name]['target_bbox'], batched[name]['time']
         assert len(boxes) == len(times) == len(want) and all(t > 0 for t in times)
         agreement = box_agreement(boxes, want)
         assert agreement['min_iou'] >= 0.99, (name, agreement)
@@ -85,8 +85,8 @@ def test_batched_boxes_equal_per_sequence_boxes(script, config, device):
     seqs = synthetic_sequences()
     reference = per_sequence_boxes(tracker, seqs)
     finished = []
-    batched = run_sequences_batched(
-        tracker, seqs, batch_size=3, on_finish=lambda seq, boxes, times: finished.append(seq.name)
+    batched = track_sequences(
+        tracker, seqs, batch_size=3, on_finish=lambda seq, output: finished.append(seq.name)
     )
     assert_same_boxes(batched, reference, device)
     # slots are refilled as sequences end: the 2-frame sequence finishes first, the longest last
@@ -103,7 +103,7 @@ def test_batched_compiled_step_pads_to_k(monkeypatch):
     )
     sizes, compiled_step = [], tracker.step
     tracker.step = lambda *inputs: sizes.append(inputs[1].shape[0]) or compiled_step(*inputs)
-    assert_same_boxes(run_sequences_batched(tracker, seqs, batch_size=2), reference)
+    assert_same_boxes(track_sequences(tracker, seqs, batch_size=2), reference)
     assert set(sizes) == {2}  # the tail step with one open sequence was padded to K
 
 
@@ -113,13 +113,66 @@ def test_failures_are_reported_per_sequence_and_the_rest_completes():
     seqs = synthetic_sequences(lengths=(4, 5, 3), fail_at=('seq1', 2))
     seqs.append(Sequence('empty', [], 'lasot', [[10, 10, 20, 20]]))
     errors = {}
-    done = run_sequences_batched(
+    done = track_sequences(
         tracker, seqs, batch_size=2, on_error=lambda seq, e: errors.setdefault(seq.name, str(e))
     )
-    assert sorted(done) == ['seq0', 'seq2'] and len(done['seq0'][0]) == 4
+    assert sorted(done) == ['seq0', 'seq2'] and len(done['seq0']['target_bbox']) == 4
     assert errors == {'seq1': 'cannot read seq1/2', 'empty': 'sequence empty has no frames'}
     with pytest.raises(FailingRead):  # without on_error the exception propagates
-        run_sequences_batched(tracker, synthetic_sequences(lengths=(3,), fail_at=('seq0', 1)), batch_size=2)
+        track_sequences(tracker, synthetic_sequences(lengths=(3,), fail_at=('seq0', 1)), batch_size=2)
+
+
+def test_a_bad_output_in_a_batch_fails_that_sequence_only():
+    cfg, net = build_network('ostrack', 'tiny_ce')
+    tracker = build_tracker_for_network('ostrack', cfg, net, device='cpu')
+    owner, real_new_slot, real_track_slots = {}, tracker.new_slot, tracker.track_slots
+
+    def new_slot(image, info):  # start_sequence(name) comes just before each new_slot
+        slot = real_new_slot(image, info)
+        owner[id(slot)] = tracker.sequence_name
+        return slot
+
+    def track_slots(images, slots, infos=None, pad_to=None):
+        outputs = real_track_slots(images, slots, infos, pad_to=pad_to)
+        return [{'box': 'bad'} if owner[id(slot)] == 'seq1' else out for slot, out in zip(slots, outputs)]
+
+    tracker.new_slot, tracker.track_slots = new_slot, track_slots
+    errors = {}
+    done = track_sequences(
+        tracker,
+        synthetic_sequences(lengths=(4, 5, 3)),
+        batch_size=3,
+        on_error=lambda s, e: errors.update({s.name: e}),
+    )
+    assert sorted(done) == ['seq0', 'seq2'] and list(errors) == ['seq1']
+    assert isinstance(errors['seq1'], ValueError) and str(errors['seq1']).startswith('seq1, frame 1:')
+
+
+def test_in_process_and_batched_runs_go_through_the_one_stepping_core(
+    tmp_path, synthetic_dataset, tiny_checkpoint, monkeypatch
+):
+    import lib.test.evaluation.stepping as stepping
+    from lib.test.evaluation.running import run_dataset
+    from lib.test.evaluation.tracker import Tracker
+
+    calls, real = [], stepping.track_sequences
+
+    def spy(tracker, sequences, batch_size=1, **kwargs):
+        sequences = list(sequences)
+        calls.append((batch_size, len(sequences)))
+        return real(tracker, sequences, batch_size, **kwargs)
+
+    monkeypatch.setattr(stepping, 'track_sequences', spy)
+    run = {}
+    for label, batch in (('one', 1), ('three', 3)):
+        tracker = Tracker(
+            'ostrack', 'tiny_ce', checkpoint=tiny_checkpoint, results_path=str(tmp_path / label)
+        )
+        assert run_dataset(synthetic_dataset, tracker, num_gpus=0, batch_sequences=batch).ok
+        run[label] = read_run(tmp_path / label / 'ostrack' / 'tiny_ce', synthetic_dataset)
+    assert calls == [(1, 1)] * len(LENGTHS) + [(3, len(LENGTHS))]
+    for name, boxes in run['one'].items():
+        assert box_agreement(run['three'][name], boxes)['max_abs_diff'] <= max_box_diff('cpu')
 
 
 # --- tracking/test.py --batch_sequences ----------------------------------------------------------------

@@ -78,6 +78,39 @@ def test_bad_tracker_output_names_sequence_and_frame(tmp_path):
         Tracker('firstbox', 'default', results_path=str(tmp_path)).run_sequence(seq, Bad())
 
 
+def test_run_sequence_reads_frames_outside_the_timed_calls_and_passes_ground_truth_in_debug(tmp_path):
+    reads, infos = [], []
+
+    class Recording(SlowInitTracker):
+        def track(self, image, info=None):
+            infos.append(info)
+            assert len(reads) == len(infos) + 1  # this frame was read before track(), the next one not yet
+            return super().track(image, info)
+
+    def reader(path):
+        reads.append(path)
+        return np.zeros((20, 30, 3), np.uint8)
+
+    gt = [[1, 2, 3, 4], [2, 2, 3, 4], [3, 2, 3, 4]]
+    seq = Sequence('s', ['f0', 'f1', 'f2'], 'lasot', gt, image_reader=reader)
+    tracker = Tracker('firstbox', 'default', results_path=str(tmp_path))
+    tracker.run_sequence(seq, Recording(), debug=1)
+    assert infos == [{'gt_bbox': [2.0, 2.0, 3.0, 4.0]}, {'gt_bbox': [3.0, 2.0, 3.0, 4.0]}]
+    reads.clear(), infos.clear()
+    tracker.run_sequence(seq, Recording())
+    assert infos == [None, None]
+
+
+def test_a_tracker_without_slots_cannot_track_several_sequences_at_once():
+    from lib.test.evaluation.stepping import track_sequences
+
+    seq = Sequence(
+        's', ['a', 'b'], 'lasot', [[1, 2, 3, 4]], image_reader=lambda p: np.zeros((8, 8, 3), np.uint8)
+    )
+    with pytest.raises(TypeError, match='SlowInitTracker tracks one sequence at a time'):
+        track_sequences(SlowInitTracker(), [seq], batch_size=2)
+
+
 def test_restart_reruns_only_missing_or_incomplete(tmp_path):
     data = make_dataset(tmp_path / 'data', [('seqA', 5), ('seqB', 5), ('seqC', 5)])
     tracker = Tracker('firstbox', 'default', results_path=str(tmp_path / 'res'))

@@ -202,7 +202,7 @@ def measure_tracker_fps(
 
 
 class _MemorySequence:
-    """A sequence held in memory, in the interface run_sequences_batched reads."""
+    """A sequence held in memory, in the interface track_sequences reads."""
 
     def __init__(self, name, frames, init_box):
         self.name, self.frames, self._init_box = name, frames, init_box
@@ -227,12 +227,12 @@ def measure_batched_fps(
     plain_fps=None,
     print_fn=None,
 ):
-    """Frames/s of run_sequences_batched over `sequences` in-memory videos for each batch size (the same
+    """Frames/s of track_sequences over `sequences` in-memory videos for each batch size (the same
     video, shifted, per sequence). ratio_to_plain: against `plain_fps` (the plain per-frame path's FPS),
     when given."""
     from lib.benchmark.agreement import build_network
+    from lib.test.evaluation.stepping import track_sequences
     from lib.test.tracker import build_tracker_for_network
-    from lib.test.tracker.batched import run_sequences_batched
 
     options = options or InferenceOptions(precision='bf16' if torch.device(device).type == 'cuda' else 'fp32')
     cfg, network = build_network(script, config)
@@ -244,10 +244,10 @@ def measure_batched_fps(
         tracker = build_tracker_for_network(
             script, cfg, copy.deepcopy(network), device=device, options=options
         )
-        run_sequences_batched(tracker, seqs[:batch_size], batch_size)  # warm-up (allocations, capture)
+        track_sequences(tracker, seqs[:batch_size], batch_size)  # warm-up (allocations, capture)
         _synchronize(device)
         start = time.perf_counter()
-        run_sequences_batched(tracker, seqs, batch_size)
+        track_sequences(tracker, seqs, batch_size)
         _synchronize(device)
         rate = count * frames / (time.perf_counter() - start)
         precision = options.resolved_precision(False, torch.device(device).type)

@@ -8,10 +8,14 @@
   are still saved.
 - threads=N starts N worker processes (spawn). Worker k uses cuda:(k % num_gpus) when CUDA is
   available and num_gpus > 0, else the CPU. Each worker builds each tracker once and reuses it.
-- batch_sequences=K (> 1) tracks K sequences at once in this process, one network forward per step
-  (lib/test/tracker/batched.py); each sequence's files are written when it completes, in the same
-  format, so skipping complete sequences on restart works the same way.
+- batch_sequences=K (> 1) tracks K sequences at once in this process, one network forward per step;
+  each sequence's files are written when it completes, in the same format, so skipping complete
+  sequences on restart works the same way.
+- Every mode steps its sequences through one core, lib/test/evaluation/stepping.py (the timing,
+  output-checking and per-sequence failure rules); the skip and restart rules are the ones here.
 """
+
+from __future__ import annotations
 
 import collections
 import dataclasses
@@ -19,8 +23,12 @@ import glob
 import os
 import pickle
 import traceback
+from typing import TYPE_CHECKING
 
 from lib.test.evaluation.tracker import Tracker
+
+if TYPE_CHECKING:
+    from lib.test.evaluation.data import Sequence, SequenceList
 
 POLL_SECONDS = 1.0
 
@@ -34,14 +42,14 @@ class RunSummary:
     track_time: float = 0.0  # seconds spent in initialize/track for those frames
 
     @property
-    def ok(self):
+    def ok(self) -> bool:
         return not self.failed
 
     @property
-    def fps(self):
+    def fps(self) -> float:
         return self.frames / self.track_time if self.track_time > 0 else 0.0
 
-    def failure_report(self):
+    def failure_report(self) -> str:
         """Failed sequences grouped by error message."""
         groups = collections.defaultdict(list)
         for tracker_name, seq_name, message in self.failed:
@@ -53,7 +61,7 @@ class RunSummary:
         return '\n'.join(lines)
 
 
-def worker_device(worker_index, num_gpus):
+def worker_device(worker_index: int, num_gpus: int) -> str:
     """'cuda:<worker_index % num_gpus>' when CUDA is available and num_gpus > 0, else 'cpu'."""
     import torch
 
@@ -70,7 +78,7 @@ def count_result_lines(path):
         return None
 
 
-def sequence_complete(tracker, seq):
+def sequence_complete(tracker: Tracker, seq: Sequence) -> bool:
     """True when the box file exists with exactly one line per frame."""
     return count_result_lines(tracker.box_file(seq)) == len(seq.frames)
 
@@ -325,7 +333,7 @@ def _run_in_workers(tasks, trackers, sequences, summary, progress, debug, thread
 
 
 def _run_batched(tasks, trackers, sequences, summary, progress, debug, num_gpus, batch_size):
-    """In this process, each tracker's sequences `batch_size` at a time (lib.test.tracker.batched);
+    """In this process, each tracker's sequences `batch_size` at a time;
     each sequence's results are written as soon as it completes."""
     device = worker_device(0, num_gpus)
     impls = {}
@@ -336,7 +344,7 @@ def _run_batched(tasks, trackers, sequences, summary, progress, debug, num_gpus,
         tracker = trackers[ti]
         reported = set()
 
-        # report and on_finish run within this iteration (run_sequences_batched calls them before returning)
+        # report and on_finish run within this iteration (track_sequences calls them before returning)
         def report(seq, seconds=None, error=None):
             reported.add(seq.name)  # noqa: B023
             _record(summary, tracker, seq.name, len(seq.frames), seconds, error=error)  # noqa: B023
@@ -366,7 +374,14 @@ def _run_batched(tasks, trackers, sequences, summary, progress, debug, num_gpus,
                     report(seq, error=describe_error(e))
 
 
-def run_dataset(dataset, trackers, debug=0, threads=0, num_gpus=8, batch_sequences=1):
+def run_dataset(
+    dataset: SequenceList | Sequence | list,
+    trackers: Tracker | list[Tracker],
+    debug: int = 0,
+    threads: int = 0,
+    num_gpus: int = 8,
+    batch_sequences: int = 1,
+) -> RunSummary:
     """Runs every tracker on every sequence of `dataset` and saves the results.
 
     dataset: SequenceList (or a list / a single Sequence); trackers: list of Tracker (or one).

@@ -5,11 +5,16 @@ implementation (network + checkpoint) is separate (`build()`), so the runner bui
 worker process and reuses it for every sequence (the lineage rebuilt it for each sequence).
 """
 
-import time
+from __future__ import annotations
 
-import numpy as np
+from typing import TYPE_CHECKING, Any
 
 from lib.test.evaluation import results
+
+if TYPE_CHECKING:
+    from lib.test.evaluation.data import Sequence
+    from lib.test.tracker.base_tracker import BaseTracker
+    from lib.test.tracker.options import InferenceOptions
 
 
 class Tracker:
@@ -19,15 +24,15 @@ class Tracker:
 
     def __init__(
         self,
-        name,
-        parameter_name,
-        dataset_name=None,
-        run_id=None,
-        display_name=None,
-        checkpoint=None,
-        results_path=None,
-        options=None,
-    ):
+        name: str,
+        parameter_name: str,
+        dataset_name: str | None = None,
+        run_id: int | None = None,
+        display_name: str | None = None,
+        checkpoint: str | None = None,
+        results_path: str | None = None,
+        options: InferenceOptions | None = None,
+    ) -> None:
         from lib.test.tracker import tracker_has_network
 
         tracker_has_network(name)  # unknown script: fail now, with the list of known ones
@@ -42,11 +47,11 @@ class Tracker:
         self.options = options  # lib.test.tracker.options.InferenceOptions or None (the tracker's defaults)
         self._results_path = results_path
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return f'Tracker({self.display_name!r})'
 
     @property
-    def results_path(self):
+    def results_path(self) -> str:
         if self._results_path is None:
             from lib.test.evaluation.environment import env_settings
 
@@ -54,23 +59,23 @@ class Tracker:
         return self._results_path
 
     @property
-    def results_dir(self):
+    def results_dir(self) -> str:
         """<results_path>/<tracker>/<param>[_<runid>] (without the got10k/trackingnet sub-folder)."""
         return results.run_dir(self.results_path, self.name, self.parameter_name, self.run_id)
 
-    def sequence_results_dir(self, seq):
+    def sequence_results_dir(self, seq: Sequence) -> str:
         label = getattr(seq, 'dataset', None) or self.dataset_name
         return results.sequence_results_dir(
             self.results_path, self.name, self.parameter_name, self.run_id, label
         )
 
-    def box_file(self, seq):
+    def box_file(self, seq: Sequence) -> str:
         return results.box_file(self.sequence_results_dir(seq), seq.name)
 
-    def time_file(self, seq):
+    def time_file(self, seq: Sequence) -> str:
         return results.time_file(self.sequence_results_dir(seq), seq.name)
 
-    def build(self, device=None, debug=0):
+    def build(self, device: Any = None, debug: int = 0) -> BaseTracker:
         """The tracker implementation (lib.test.tracker.build_tracker), built once and reused."""
         from lib.test.tracker import build_tracker
 
@@ -83,82 +88,45 @@ class Tracker:
             options=self.options,
         )
 
-    def run_sequence(self, seq, tracker_impl, debug=0):
-        """Tracks every frame of `seq`: frame 0 initializes, frames 1+ track.
+    def run_sequence(self, seq: Sequence, tracker_impl: Any, debug: int = 0) -> dict:
+        """Tracks every frame of `seq`: frame 0 initializes, frames 1+ track (the stepping core,
+        lib/test/evaluation/stepping.py, with one slot and frames read in this thread).
 
         Returns {'target_bbox': (N, 4) float64 x,y,w,h, 'time': (N,) seconds}. Times cover only
         initialize()/track() (image reading excluded); frame 0's time is the initialization.
         With debug > 0 the ground-truth box of each frame (when known) is passed as info['gt_bbox'],
         for visualisation only; without debug the tracker never sees ground truth after frame 0.
         """
-        if len(seq.frames) == 0:
-            raise ValueError(f'sequence {seq.name} has no frames')
-        if hasattr(tracker_impl, 'start_sequence'):
-            tracker_impl.start_sequence(seq.name)
-        boxes = np.zeros((len(seq.frames), 4), dtype=np.float64)
-        times = np.zeros(len(seq.frames), dtype=np.float64)
+        from lib.test.evaluation.stepping import track_sequences
 
-        image = seq.read_frame(0)
-        init_info = seq.init_info()
-        start = time.perf_counter()
-        tracker_impl.initialize(image, init_info)
-        times[0] = time.perf_counter() - start
-        boxes[0] = init_info['init_bbox']
+        outputs = track_sequences(tracker_impl, [seq], 1, pass_ground_truth=bool(debug), read_ahead=False)
+        return outputs[seq.name]
 
-        gt = seq.ground_truth_rect
-        for index in range(1, len(seq.frames)):
-            image = seq.read_frame(index)
-            info = {'gt_bbox': [float(v) for v in gt[index]]} if debug and index < len(gt) else None
-            start = time.perf_counter()
-            out = tracker_impl.track(image, info)
-            times[index] = time.perf_counter() - start
-            boxes[index] = check_box_output(out, seq.name, index)
-        return {'target_bbox': boxes, 'time': times}
+    def run_sequences_batched(
+        self,
+        sequences: list[Sequence],
+        tracker_impl: Any,
+        batch_size: int,
+        on_finish: Any,
+        on_error: Any,
+        debug: int = 0,
+    ) -> None:
+        """Tracks `sequences` `batch_size` at a time in one network forward per step (the stepping
+        core); on_finish(seq, output) gets run_sequence's output dict of each completed sequence,
+        on_error(seq, exception) each failure (None: exceptions propagate)."""
+        from lib.test.evaluation.stepping import track_sequences
 
-    def run_sequences_batched(self, sequences, tracker_impl, batch_size, on_finish, on_error, debug=0):
-        """Tracks `sequences` `batch_size` at a time in one network forward per step
-        (lib.test.tracker.batched); on_finish(seq, output) gets run_sequence's output dict of each
-        completed sequence, on_error(seq, exception) each failure (None: exceptions propagate)."""
-        from lib.test.tracker.batched import run_sequences_batched
-
-        def finished(seq, boxes, times):
-            for index, box in enumerate(boxes):
-                check_box_output({'target_bbox': box}, seq.name, index)
-            on_finish(
-                seq,
-                {
-                    'target_bbox': np.asarray(boxes, dtype=np.float64).reshape(-1, 4),
-                    'time': np.asarray(times, dtype=np.float64),
-                },
-            )
-
-        if not hasattr(tracker_impl, 'track_slots'):
-            raise TypeError(
-                f'{self.display_name}: --batch_sequences needs a tracker with a network '
-                f'(track_slots); {type(tracker_impl).__name__} has none'
-            )
-        run_sequences_batched(
+        track_sequences(
             tracker_impl,
             sequences,
             batch_size,
-            on_finish=finished,
+            on_finish=on_finish,
             on_error=on_error,
             pass_ground_truth=bool(debug),
         )
 
-    def save_results(self, seq, output):
+    def save_results(self, seq: Sequence, output: dict) -> None:
         """Writes <seq>.txt and <seq>_time.txt atomically (the box file last: it marks completion)."""
         results.write_sequence_results(
             self.sequence_results_dir(seq), seq.name, output['target_bbox'], output['time']
         )
-
-
-def check_box_output(out, seq_name, index):
-    box = out.get('target_bbox') if isinstance(out, dict) else None
-    try:
-        box = np.asarray(box, dtype=np.float64).reshape(4)
-    except (TypeError, ValueError):
-        raise ValueError(
-            f"{seq_name}, frame {index}: track() must return {{'target_bbox': [x, y, w, h]}}, got {out!r}"
-        ) from None
-    return box

@@ -1,5 +1,5 @@
 """SlotTracker: the per-frame machinery OSTrack-family and LoRAT trackers share, for one sequence or
-for several sequences advancing together (lib/test/tracker/batched.py).
+for several sequences advancing together (lib/test/evaluation/stepping.py).
 
 A *slot* holds one sequence's state (template input or cached template tokens, last box, ...).
 `initialize` / `track` run one slot; `new_slot` / `track_slots` let a caller stack K slots into one
