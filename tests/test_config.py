@@ -78,3 +78,58 @@ def test_invalid_yaml_names_the_file(tmp_path):
     with pytest.raises(ConfigError, match='not valid yaml') as err:
         load_yaml(path)
     assert path in str(err.value)
+
+
+# Keys lib/train/run_training.py and lib/train/trainers/optim.py read, with the value a family that does
+# not set one must get (the trainer's documented behaviour: no AMP dtype surprise, one process = global
+# batch, StepLR's usual gamma).
+TRAINER_KEYS = {
+    'FUSED_OPTIMIZER': 'auto',
+    'GRAD_CHECKPOINT': False,
+    'AMP_DTYPE': 'float16',
+    'COMPILE': False,
+    'GLOBAL_BATCH_SIZE': 0,
+    'GLOBAL_BATCH_MODE': 'none',
+}
+SCHEDULER_KEYS = ('TYPE', 'DECAY_RATE', 'MILESTONES', 'GAMMA', 'WARMUP_EPOCHS', 'WARMUP_LR_INIT', 'LR_MIN')
+
+
+@pytest.mark.parametrize('script', ['ostrack', 'droptrack', 'compresstracker', 'lorat'])
+def test_every_family_declares_what_the_shared_trainer_reads(script):
+    cfg = load_config(script)
+    for key in TRAINER_KEYS:
+        assert key in cfg.TRAIN, key
+    assert all(key in cfg.TRAIN.SCHEDULER for key in SCHEDULER_KEYS)
+    if script != 'lorat':  # LoRAT's recipe sets its own global batch and cosine schedule
+        assert {k: cfg.TRAIN[k] for k in TRAINER_KEYS} == TRAINER_KEYS
+        assert cfg.TRAIN.SCHEDULER.TYPE == 'step' and cfg.TRAIN.SCHEDULER.DECAY_RATE == 0.1
+    else:
+        assert (cfg.TRAIN.GLOBAL_BATCH_SIZE, cfg.TRAIN.GLOBAL_BATCH_MODE) == (128, 'accumulate')
+        assert (cfg.TRAIN.SCHEDULER.TYPE, cfg.TRAIN.SCHEDULER.WARMUP_EPOCHS) == ('cosine', 2)
+
+
+def test_a_lineage_yaml_may_set_the_global_batch_and_multistep_schedule(tmp_path):
+    from lib.train.trainers.optim import global_batch_plan
+
+    path = _write(
+        tmp_path,
+        'TRAIN:\n  BATCH_SIZE: 8\n  GLOBAL_BATCH_SIZE: 32\n  GLOBAL_BATCH_MODE: accumulate\n'
+        '  SCHEDULER:\n    TYPE: Mstep\n    MILESTONES: [10, 20]\n    GAMMA: 0.5\n',
+    )
+    cfg = load_config('ostrack', yaml_path=path)
+    assert global_batch_plan(cfg, world_size=2) == (2, 1.0)
+    assert cfg.TRAIN.SCHEDULER.MILESTONES == [10, 20] and cfg.TRAIN.SCHEDULER.GAMMA == 0.5
+
+
+def test_an_unknown_amp_dtype_names_the_key_and_the_choices():
+    import argparse
+
+    from lib.train.run_training import amp_mode
+
+    cfg = load_config('ostrack')
+    cfg.TRAIN.AMP, cfg.TRAIN.AMP_DTYPE = True, 'half'
+    args = argparse.Namespace(amp=None, script='ostrack', config='vitb_256_mae_ce_32x4_ep300')
+    with pytest.raises(ConfigError, match="TRAIN.AMP_DTYPE 'half' is not one of float16, bfloat16"):
+        amp_mode(args, cfg)
+    cfg.TRAIN.AMP_DTYPE = 'bfloat16'
+    assert amp_mode(args, cfg) == 'bf16'

@@ -106,16 +106,50 @@ def merge_into(cfg, overrides, source, prefix=''):
     return cfg
 
 
-def add_training_speed_keys(train):
-    """TRAIN keys of the shared trainer's speed options, the same for every family (OneStream additions)."""
+# What the shared trainer reads from TRAIN beyond the lineage's keys, with the value a family that does
+# not set it gets. Declared for every family, so the trainer reads each key directly.
+SHARED_TRAIN_KEYS = {
     # AdamW kernel: 'auto' = torch's fused AdamW where this torch build supports it on the device (CUDA,
     # recent CPU builds), else the multi-tensor one; 'true' forces fused (error if unsupported); 'false'.
     # Quote the value in yaml files ('true'), the default being a string.
-    train.FUSED_OPTIMIZER = "auto"
-    # Recompute each transformer block in the backward pass instead of storing its activations: roughly
-    # 30-50% more compute for far less activation memory (LoRAT-L/224, batch 16, H100: peak 8.8 -> 3.9 GiB,
-    # 137 -> 213 ms/step); for ViT-L/g or large batches on small GPUs.
-    train.GRAD_CHECKPOINT = False
+    'FUSED_OPTIMIZER': 'auto',
+    # Recompute each transformer block in the backward pass instead of storing its activations: more
+    # compute for far less activation memory; for ViT-L/g or large batches on small GPUs.
+    'GRAD_CHECKPOINT': False,
+    'AMP_DTYPE': 'float16',  # with AMP: float16 (+ GradScaler, the lineage's) or bfloat16 (--amp wins)
+    'COMPILE': False,  # torch.compile the network for training (CLI --compile 0/1 wins)
+    # The batch across all processes and accumulation steps (0: whatever BATCH_SIZE x processes is);
+    # GLOBAL_BATCH_MODE 'accumulate', 'scale_lr' or 'none' (lib/train/trainers/optim.global_batch_plan).
+    'GLOBAL_BATCH_SIZE': 0,
+    'GLOBAL_BATCH_MODE': 'none',
+}
+# TRAIN.SCHEDULER keys of every scheduler TYPE: 'step' (DECAY_RATE), 'Mstep' (MILESTONES, GAMMA),
+# 'cosine' (WARMUP_EPOCHS, WARMUP_LR_INIT, LR_MIN, WARMUP_PREFIX).
+SHARED_SCHEDULER_KEYS = {
+    'DECAY_RATE': 0.1,  # the gamma the lineage's StepLR used
+    'MILESTONES': [],
+    'GAMMA': 0.1,
+    'WARMUP_EPOCHS': 0.0,
+    'WARMUP_LR_INIT': 0.0,
+    'LR_MIN': 0.0,
+    'WARMUP_PREFIX': True,
+}
+AMP_DTYPES = {'float16': 'fp16', 'bfloat16': 'bf16', 'fp16': 'fp16', 'bf16': 'bf16'}
+
+
+def add_shared_train_keys(train: CfgNode) -> CfgNode:
+    """Declares in a family's TRAIN node the keys the shared trainer reads that the family has not set
+    (its own values stay). Call it after the family's TRAIN and TRAIN.SCHEDULER values."""
+    import copy
+
+    for key, value in SHARED_TRAIN_KEYS.items():
+        if key not in train:
+            train[key] = value
+    if 'SCHEDULER' not in train:
+        train.SCHEDULER = CfgNode({'TYPE': 'step'})
+    for key, value in SHARED_SCHEDULER_KEYS.items():
+        if key not in train.SCHEDULER:
+            train.SCHEDULER[key] = copy.copy(value)
     return train
 
 

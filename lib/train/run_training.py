@@ -114,10 +114,16 @@ def make_settings(args, cfg, rank, world_size, local_rank, device):
 def amp_mode(args, cfg):
     if args.amp is not None:
         return None if args.amp == 'off' else args.amp
-    if cfg.TRAIN.get('AMP', False):
-        dtype = str(cfg.TRAIN.get('AMP_DTYPE', 'fp16'))
-        return {'float16': 'fp16', 'bfloat16': 'bf16'}.get(dtype, dtype)  # torch names accepted too
-    return None
+    if not cfg.TRAIN.AMP:
+        return None
+    from lib.config import AMP_DTYPES, ConfigError
+
+    if cfg.TRAIN.AMP_DTYPE not in AMP_DTYPES:
+        raise ConfigError(
+            f"TRAIN.AMP_DTYPE '{cfg.TRAIN.AMP_DTYPE}' is not one of {', '.join(AMP_DTYPES)} "
+            f"({args.script}/{args.config})"
+        )
+    return AMP_DTYPES[cfg.TRAIN.AMP_DTYPE]
 
 
 def build_trainer(args, cfg, settings, device, rank, world_size):
@@ -141,7 +147,7 @@ def build_trainer(args, cfg, settings, device, rank, world_size):
         )
     loaders = build_dataloaders(cfg, settings, make_processing=family.build_processing)
     net = build_model_from_cfg(args.script, cfg, training=True).to(device)
-    if cfg.TRAIN.get('GRAD_CHECKPOINT', False):
+    if cfg.TRAIN.GRAD_CHECKPOINT:
         from lib.models.layers.grad_checkpoint import enable_grad_checkpointing
 
         enable_grad_checkpointing(net)
@@ -198,7 +204,7 @@ def optimizer_kind(optimizer):
 
 
 def compile_requested(args, cfg):
-    return bool(args.compile) if args.compile is not None else bool(cfg.TRAIN.get('COMPILE', False))
+    return bool(args.compile) if args.compile is not None else bool(cfg.TRAIN.COMPILE)
 
 
 class CompileError(RuntimeError):
@@ -231,7 +237,7 @@ def main(argv=None):
                 f'Training {args.script}/{args.config} on {world_size} process(es), device '
                 f'{device}, amp {trainer.amp or "off"}, '
                 f'{optimizer_kind(trainer.optimizer)} AdamW, gradient checkpointing '
-                f'{"on" if cfg.TRAIN.get("GRAD_CHECKPOINT") else "off"}; '
+                f'{"on" if cfg.TRAIN.GRAD_CHECKPOINT else "off"}; '
                 f'checkpoints in {trainer.checkpoint_dir}'
             )
         resume = {'auto': 'auto', 'none': None}.get(args.resume, args.resume)

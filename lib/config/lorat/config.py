@@ -17,7 +17,7 @@ Facts encoded here (see the experiments/lorat/*.yaml variants for S/L/g and 378)
 - test: Hann window penalty 0.45, fp16 autocast on CUDA.
 """
 
-from lib.config import CfgNode, add_training_speed_keys
+from lib.config import CfgNode, add_shared_train_keys
 
 
 def defaults():
@@ -69,7 +69,6 @@ def defaults():
     cfg.TRAIN.AMP = True
     cfg.TRAIN.AMP_DTYPE = "float16"  # float16 (with GradScaler, official) or bfloat16
     cfg.TRAIN.COMPILE = False  # torch.compile the network for training (official: on; CLI --compile 0/1)
-    add_training_speed_keys(cfg.TRAIN)  # FUSED_OPTIMIZER, GRAD_CHECKPOINT (the official L/g runs need memory)
     cfg.TRAIN.BCE_WEIGHT = 1.0
     cfg.TRAIN.GIOU_WEIGHT = 1.0
     cfg.TRAIN.IOU_AWARE_CLASSIFICATION_SCORE = True
@@ -84,6 +83,7 @@ def defaults():
     cfg.TRAIN.SCHEDULER.WARMUP_LR_INIT = 1.0e-7
     cfg.TRAIN.SCHEDULER.WARMUP_PREFIX = True
     cfg.TRAIN.SCHEDULER.LR_MIN = 1.0e-6
+    add_shared_train_keys(cfg.TRAIN)  # FUSED_OPTIMIZER, GRAD_CHECKPOINT (the official L/g runs need memory)
 
     cfg.DATA = CfgNode()
     cfg.DATA.SAMPLER_MODE = "interval"  # search frame within +-MAX_SAMPLE_INTERVAL of the template frame

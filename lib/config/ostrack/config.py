@@ -5,7 +5,7 @@ CLS_TOKEN_USE_MODE, FREEZE_LAYERS, SCHEDULER.DECAY_RATE) stay declared so the of
 unchanged under the strict merge.
 """
 
-from lib.config import CfgNode, add_training_speed_keys
+from lib.config import CfgNode, add_shared_train_keys
 
 
 def defaults():
@@ -60,16 +60,13 @@ def defaults():
     cfg.TRAIN.VAL_EPOCH_INTERVAL = 20
     cfg.TRAIN.GRAD_CLIP_NORM = 0.1
     cfg.TRAIN.AMP = False
-    # OneStream additions (speed; none changes what is computed beyond float rounding):
-    cfg.TRAIN.AMP_DTYPE = "float16"  # with AMP: float16 (+ GradScaler, the official) or bfloat16 (--amp wins)
-    cfg.TRAIN.COMPILE = False  # torch.compile the network for training (CLI --compile 0/1 wins)
-    add_training_speed_keys(cfg.TRAIN)  # FUSED_OPTIMIZER, GRAD_CHECKPOINT
     cfg.TRAIN.CE_START_EPOCH = 20
     cfg.TRAIN.CE_WARM_EPOCH = 80
     cfg.TRAIN.DROP_PATH_RATE = 0.1
     cfg.TRAIN.SCHEDULER = CfgNode()
     cfg.TRAIN.SCHEDULER.TYPE = "step"
     cfg.TRAIN.SCHEDULER.DECAY_RATE = 0.1
+    add_shared_train_keys(cfg.TRAIN)  # FUSED_OPTIMIZER, GRAD_CHECKPOINT, GLOBAL_BATCH_*, SCHEDULER.*
 
     cfg.DATA = CfgNode()
     cfg.DATA.SAMPLER_MODE = "causal"

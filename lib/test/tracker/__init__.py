@@ -9,15 +9,24 @@ family is asked for, so importing lib.test.tracker stays cheap (no model code, n
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from lib.families import UnknownFamilyError, family_names, get_family, network_family_names
+
+if TYPE_CHECKING:
+    import torch
+
+    from lib.config import CfgNode
+    from lib.families import Family
+    from lib.test.tracker.base_tracker import BaseTracker
+    from lib.test.tracker.options import InferenceOptions
 
 
 class UnknownTrackerError(UnknownFamilyError):
     """The tracker script name is not registered, or names no tracker of the kind asked for."""
 
 
-def _family(script: str):
+def _family(script: str) -> Family:
     try:
         return get_family(script)
     except UnknownTrackerError:
@@ -57,7 +66,9 @@ def default_checkpoint_path(script: str, config_name: str, epoch: int) -> str:
     return os.path.join(save_dir, 'checkpoints', 'train', script, config_name, file_name)
 
 
-def load_network(script: str, config_name: str, cfg, checkpoint: str | None = None):
+def load_network(
+    script: str, config_name: str, cfg: CfgNode, checkpoint: str | None = None
+) -> torch.nn.Module:
     """The family's network for inference with `checkpoint` (default: the training checkpoint of epoch
     TEST.EPOCH) loaded by the family's load_checkpoint, which rejects a mismatch naming the keys."""
     from lib.models import build_model_from_cfg
@@ -79,8 +90,13 @@ def load_network(script: str, config_name: str, cfg, checkpoint: str | None = No
 
 
 def build_tracker(
-    script: str, config_name: str, checkpoint: str | None = None, device=None, debug: int = 0, options=None
-):
+    script: str,
+    config_name: str,
+    checkpoint: str | None = None,
+    device: str | torch.device | None = None,
+    debug: int = 0,
+    options: InferenceOptions | dict | None = None,
+) -> BaseTracker:
     """Builds the tracker `script` with experiments/<script>/<config_name>.yaml.
 
     checkpoint: weights file (default: the tracker's own default path); device: torch device or
@@ -98,7 +114,14 @@ def build_tracker(
     return family.tracker(cfg, network, device=device, options=options, debug=debug)
 
 
-def build_tracker_for_network(script: str, cfg, network, device=None, options=None, debug: int = 0):
+def build_tracker_for_network(
+    script: str,
+    cfg: CfgNode,
+    network: torch.nn.Module,
+    device: str | torch.device | None = None,
+    options: InferenceOptions | dict | None = None,
+    debug: int = 0,
+) -> BaseTracker:
     """A tracker of family `script` around an already built network and its merged config (no
     checkpoint: e.g. random weights for benchmarks and tests)."""
     family = _family(script)

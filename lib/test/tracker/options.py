@@ -22,7 +22,13 @@ Fields (each validated; a bad value is a ValueError naming the field and the all
   captured once per batch size with torch.cuda.CUDAGraph into static buffers and replayed; CUDA only).
 """
 
+from __future__ import annotations
+
 import dataclasses
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    import torch
 
 ATTENTION = ('sdpa', 'explicit')
 PREPROCESS = ('device', 'numpy')
@@ -35,10 +41,10 @@ class InferenceOptions:
     attention: str = 'sdpa'
     preprocess: str = 'device'
     template_cache: bool = True
-    precision: str = None
+    precision: str | None = None
     compile: str = 'off'
 
-    def __post_init__(self):
+    def __post_init__(self) -> None:
         for name, allowed in (('attention', ATTENTION), ('preprocess', PREPROCESS), ('compile', COMPILE)):
             value = getattr(self, name)
             if value not in allowed:
@@ -52,23 +58,23 @@ class InferenceOptions:
             raise ValueError(f"InferenceOptions.template_cache={self.template_cache!r} must be True or False")
 
     @classmethod
-    def plain(cls):
+    def plain(cls) -> InferenceOptions:
         """The reference path (fp32, explicit attention, numpy crops, no template cache, eager)."""
         return cls(
             attention='explicit', preprocess='numpy', template_cache=False, precision='fp32', compile='off'
         )
 
-    def replace(self, **changes):
+    def replace(self, **changes: Any) -> InferenceOptions:
         return dataclasses.replace(self, **changes)
 
-    def resolved_precision(self, config_amp=False, device_type='cpu'):
+    def resolved_precision(self, config_amp: bool = False, device_type: str = 'cpu') -> str:
         """The precision actually used: the given one, or for None fp16 when the config asks for AMP
         (LoRAT's TEST.AMP) on CUDA, else fp32."""
         if self.precision is not None:
             return self.precision
         return 'fp16' if config_amp and device_type == 'cuda' else 'fp32'
 
-    def check_device(self, device):
+    def check_device(self, device: torch.device) -> None:
         """Raises ValueError when the options cannot run on `device` (torch.device)."""
         if self.compile == 'cudagraph' and device.type != 'cuda':
             raise ValueError(
@@ -77,7 +83,7 @@ class InferenceOptions:
             )
 
 
-def as_options(options):
+def as_options(options: InferenceOptions | dict | None) -> InferenceOptions:
     """None -> InferenceOptions(); an InferenceOptions passes; a dict is taken as field values."""
     if options is None:
         return InferenceOptions()

@@ -19,10 +19,9 @@ def global_batch_plan(cfg, world_size):
     process on `world_size` processes. TRAIN.GLOBAL_BATCH_MODE 'accumulate': accumulate gradients over
     GLOBAL / (BATCH_SIZE * world_size) iterations (must divide evenly); 'scale_lr': one step per batch,
     learning rates scaled by BATCH_SIZE * world_size / GLOBAL; 'none' (or no GLOBAL_BATCH_SIZE, or 0):
-    (1, 1.0). Configs without these keys get (1, 1.0)."""
+    (1, 1.0)."""
     train = cfg.TRAIN
-    target = int(train.get('GLOBAL_BATCH_SIZE', 0) or 0)
-    mode = str(train.get('GLOBAL_BATCH_MODE', 'none'))
+    target, mode = int(train.GLOBAL_BATCH_SIZE), str(train.GLOBAL_BATCH_MODE)
     actual = int(train.BATCH_SIZE) * int(world_size)
     if mode == 'none' or target <= 0:
         return 1, 1.0
@@ -100,7 +99,7 @@ def build_optimizer(cfg, groups, lr_scale=1.0, fused=None):
         raise ValueError('no trainable parameters: every parameter group is empty')
     if name != 'ADAMW':
         raise ValueError(f"TRAIN.OPTIMIZER '{cfg.TRAIN.OPTIMIZER}' is not supported (supported: ADAMW)")
-    mode = fused_setting(cfg.TRAIN.get('FUSED_OPTIMIZER', 'auto') if fused is None else fused)
+    mode = fused_setting(cfg.TRAIN.FUSED_OPTIMIZER if fused is None else fused)
     use_fused = False
     if mode is not False:
         params = [p for g in groups for p in g['params']]
@@ -156,10 +155,10 @@ def _cosine_scheduler(optimizer, cfg, steps_per_epoch):
             "steps_per_epoch (optimizer steps per training epoch)"
         )
     sched, base = cfg.TRAIN.SCHEDULER, float(cfg.TRAIN.LR)
-    warmup = int(round(sched.get('WARMUP_EPOCHS', 0) * steps_per_epoch))
+    warmup = int(round(sched.WARMUP_EPOCHS * steps_per_epoch))
     total = int(cfg.TRAIN.EPOCH) * int(steps_per_epoch)
-    warmup_init, lr_min = float(sched.get('WARMUP_LR_INIT', 0.0)), float(sched.get('LR_MIN', 0.0))
-    prefix = bool(sched.get('WARMUP_PREFIX', True))
+    warmup_init, lr_min = float(sched.WARMUP_LR_INIT), float(sched.LR_MIN)
+    prefix = bool(sched.WARMUP_PREFIX)
 
     def factor(step):  # relative to each group's initial lr, so lr scaling and group lrs carry over
         return warmup_cosine_lr(step, base, warmup, total, warmup_init, lr_min, prefix) / base
@@ -179,12 +178,12 @@ def build_scheduler(optimizer, cfg, steps_per_epoch=None):
         return _cosine_scheduler(optimizer, cfg, steps_per_epoch)
     if kind == 'step':
         return torch.optim.lr_scheduler.StepLR(
-            optimizer, step_size=cfg.TRAIN.LR_DROP_EPOCH, gamma=sched.get('DECAY_RATE', 0.1)
+            optimizer, step_size=cfg.TRAIN.LR_DROP_EPOCH, gamma=sched.DECAY_RATE
         )
     if kind == 'Mstep':
-        if 'MILESTONES' not in sched:
+        if not sched.MILESTONES:
             raise ValueError("TRAIN.SCHEDULER.TYPE 'Mstep' needs TRAIN.SCHEDULER.MILESTONES (list of epochs)")
         return torch.optim.lr_scheduler.MultiStepLR(
-            optimizer, milestones=list(sched.MILESTONES), gamma=sched.get('GAMMA', 0.1)
+            optimizer, milestones=list(sched.MILESTONES), gamma=sched.GAMMA
         )
     raise ValueError(f"TRAIN.SCHEDULER.TYPE '{kind}' is not supported (supported: step, Mstep, cosine)")
