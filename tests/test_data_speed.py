@@ -109,25 +109,48 @@ def test_siamfc_resize_crop_matches_crop_image():
             assert realised[1].min() <= 0 and (realised[0] * [140, 100] + realised[1] >= 48).all()
 
 
-def test_fast_box_arithmetic_is_bit_identical_to_the_torch_versions():
-    from lib.train.data import fast_boxes
-    from lib.train.data.processing import jitter_box
-    from lib.train.data.transforms import mirror_box
+def _lineage_jitter(box, center_jitter, scale_jitter, rng):
+    """The lineage's jitter written in torch float32, the way its processing computes it (the oracle)."""
+    box = torch.as_tensor(box, dtype=torch.float32)
+    size = box[2:4] * torch.exp(torch.from_numpy(rng.standard_normal(2)).float() * scale_jitter)
+    max_offset = size.prod().sqrt() * center_jitter
+    center = box[0:2] + 0.5 * box[2:4] + max_offset * (torch.from_numpy(rng.random(2)).float() - 0.5)
+    return torch.cat((center - 0.5 * size, size))
+
+
+def _lineage_box_in_crop(box_in, box_extract, resize_factor, crop_sz):
+    """The lineage's transform_image_to_crop (normalised) in torch float32 (the oracle)."""
+    box_in, box_extract = (torch.as_tensor(b, dtype=torch.float32) for b in (box_in, box_extract))
+    size = torch.tensor([float(crop_sz)])
+    out_wh = box_in[2:] * resize_factor
+    centre = (size - 1) / 2 + (box_in[:2] + 0.5 * box_in[2:] - (box_extract[:2] + 0.5 * box_extract[2:])) * (
+        resize_factor
+    )
+    return torch.cat((centre - 0.5 * out_wh, out_wh)) / size[0]
+
+
+def test_box_arithmetic_is_bit_identical_to_the_lineage_torch_code():
+    from lib.train.data.transforms import mirror_box as mirror_tensor
+    from lib.utils.box_ops import box_in_crop, jitter_box, mirror_box
 
     rng = np.random.default_rng(11)
     for i, box in enumerate(random_boxes(rng, 3000, 480, 640)):
         center_jitter, scale_jitter = [(0, 0), (3, 0.25), (4.5, 0.5)][i % 3]
         seed = int(rng.integers(1 << 30))
-        reference = jitter_box(torch.tensor(box), center_jitter, scale_jitter, np.random.default_rng(seed))
-        jittered = fast_boxes.jitter_box(box, center_jitter, scale_jitter, np.random.default_rng(seed))
+        reference = _lineage_jitter(box, center_jitter, scale_jitter, np.random.default_rng(seed))
+        jittered = jitter_box(box, center_jitter, scale_jitter, np.random.default_rng(seed))
         assert jittered.dtype == np.float32 and np.array_equal(reference.numpy(), jittered), (box, seed)
         size = (128, 256, 224)[i % 3]
         factor = size / math.ceil(math.sqrt(float(jittered[2] * jittered[3])) * 4.0)
-        reference = transform_image_to_crop(torch.tensor(box), reference, factor, size, normalize=True)
-        in_crop = fast_boxes.box_in_crop(box, jittered, factor, size)
+        reference = _lineage_box_in_crop(box, reference, factor, size)
+        in_crop = box_in_crop(box, jittered, factor, size, normalize=True)
         assert np.array_equal(reference.numpy(), in_crop), (box, seed)
+        assert torch.equal(transform_image_to_crop(box, jittered, factor, size, normalize=True), reference)
         for right in (639, 1.0):
-            assert np.array_equal(mirror_box(reference, right).numpy(), fast_boxes.mirror_box(in_crop, right))
+            mirrored = reference.clone()
+            mirrored[0] = right - (reference[0] + reference[2])
+            assert np.array_equal(mirrored.numpy(), mirror_box(in_crop, right))
+            assert torch.equal(mirror_tensor(reference, right), mirrored)
 
 
 def test_value_table_is_the_plain_transforms_output_for_every_level():
@@ -144,7 +167,7 @@ def test_value_table_is_the_plain_transforms_output_for_every_level():
     'in_size, out_size', [(256, 16), (128, 8), (96, 6), (100, 7), (48, 3), (7, 7), (5, 10), (33, 4)]
 )
 def test_nearest_indices_are_those_of_interpolate(in_size, out_size):
-    from lib.train.data.fast_boxes import nearest_indices
+    from lib.train.data.processing import nearest_indices
 
     source = torch.arange(in_size, dtype=torch.float32)[None, None, None]
     picked = torch.nn.functional.interpolate(source, size=(1, out_size))[0, 0, 0].long().numpy()
@@ -157,7 +180,12 @@ def test_separable_padding_check_gives_the_plain_reasons():
     for size, stride in ((96, 16), (100, 16), (48, 16)):
         zero = {'template': 0, 'search': 0}
         processing = TemplateSearchProcessing(
-            {'template': 2.0, 'search': 4.0}, {'template': size, 'search': size}, zero, zero, stride=stride
+            {'template': 2.0, 'search': 4.0},
+            {'template': size, 'search': size},
+            zero,
+            zero,
+            stride=stride,
+            fast=False,
         )
         for box in random_boxes(rng, 400, 60, 80):
             plan = WarpCrop((60, 80), box, 4.0, size)
@@ -229,7 +257,10 @@ def test_unsupported_transforms_take_the_plain_path(lasot_root):
         def apply(self, item, params):
             return item
 
-    processing = _lineage_processing(True, extra=(Identity(),))
+    from lib.train.data.processing import FastPathFallbackWarning
+
+    with pytest.warns(FastPathFallbackWarning, match='Identity.*every sample takes the plain path'):
+        processing = _lineage_processing(True, extra=(Identity(),))
     assert processing.transform_plan is None
     plain = _sampler(lasot_root, _lineage_processing(False, extra=(Identity(),)))
     fast = _sampler(lasot_root, processing)

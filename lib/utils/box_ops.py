@@ -1,8 +1,19 @@
-"""The one box module: conversions, IoU, GIoU and clipping.
+"""The one box module: conversions, IoU, GIoU, clipping, and the crops' box arithmetic.
 
 Conventions: boxes are continuous coordinates in pixels. xywh is (x, y, w, h) with (x, y) the top-left
-corner; xyxy is (x1, y1, x2, y2) with x2 = x + w; cxcywh is (cx, cy, w, h). Every function works on
-the last dimension of a torch tensor or a numpy array and returns the same kind it was given.
+corner; xyxy is (x1, y1, x2, y2) with x2 = x + w; cxcywh is (cx, cy, w, h). The conversions, IoU and
+clipping functions work on the last dimension of a torch tensor or a numpy array and return the same
+kind they were given.
+
+The crops' box arithmetic (jitter_box, box_in_crop, mirror_box) is defined once, on single (4,) boxes in
+numpy float32, and serves both training paths and the tracker. It gives the values of the lineage's
+torch float32 code bit for bit (tests/test_data_speed.py holds that code as the oracle):
+- the same IEEE float32 operations in the same order, every constant a float32 first (as torch casts
+  a Python scalar to the tensor's dtype, and as NumPy 1 would not);
+- exp and sqrt are torch's: NumPy's float32 exp and sqrt round differently on some inputs;
+- products, sums, differences and divisions are correctly rounded in both libraries.
+Numpy, not torch, because each torch op on a (4,) tensor costs microseconds of dispatch, a large part
+of a training sample's time.
 """
 
 import numpy as np
@@ -127,3 +138,55 @@ def clip_boxes_xyxy(b, height, width):
         limits = b.new_tensor([width, height, width, height])
         return torch.minimum(b.clamp(min=0), limits)
     return np.minimum(np.clip(b, 0, None), np.array([width, height, width, height], dtype=b.dtype))
+
+
+F32 = np.float32
+
+
+def as_box_f32(box) -> np.ndarray:
+    """(4,) float32 array from a box tensor, array or list (float32 rounding, as torch.as_tensor)."""
+    if isinstance(box, torch.Tensor):
+        box = box.detach().cpu().numpy()
+    return np.asarray(box, dtype=F32).reshape(4)
+
+
+def jitter_box(box, center_jitter: float, scale_jitter: float, rng: np.random.Generator) -> np.ndarray:
+    """The lineage's box jitter: size * exp(N(0, 1) * scale_jitter) per axis, then the centre moved by
+    up to +-0.5 * sqrt(area') * center_jitter per axis (uniform); two normal then two uniform draws from
+    `rng`. Returns a new (4,) float32 x, y, w, h."""
+    box = as_box_f32(box)
+    scale = torch.exp(torch.from_numpy(rng.standard_normal(2)).float() * scale_jitter).numpy()
+    size = box[2:4] * scale
+    root = torch.from_numpy(np.asarray(size[0] * size[1])).sqrt().numpy()
+    max_offset = root * F32(center_jitter)
+    shift = rng.random(2).astype(F32) - F32(0.5)
+    center = box[0:2] + F32(0.5) * box[2:4] + max_offset * shift
+    return np.concatenate((center - F32(0.5) * size, size))
+
+
+def box_in_crop(box_in, box_extract, resize_factor: float, crop_sz, normalize: bool = False) -> np.ndarray:
+    """Maps box_in (x, y, w, h, image pixels) into the crop that lib/utils/crop.sample_target cut
+    around box_extract with `resize_factor` (crop pixels per image pixel).
+
+    The crop centre is placed at (crop_sz - 1) / 2 (the lineage's convention; sample_target rounds the
+    crop origin, so this is exact only up to that rounding). crop_sz: the output side (a number or a
+    (w, h) pair). Returns a new (4,) float32 x, y, w, h in crop pixels, or divided by crop_sz (its first
+    element for a pair) with normalize (not clipped to [0, 1])."""
+    box_in, box_extract = as_box_f32(box_in), as_box_f32(box_extract)
+    if isinstance(crop_sz, torch.Tensor):
+        crop_sz = crop_sz.detach().cpu().numpy()
+    size, factor = np.asarray(crop_sz, dtype=F32).reshape(-1), F32(resize_factor)
+    extract_centre = box_extract[:2] + F32(0.5) * box_extract[2:]
+    in_centre = box_in[:2] + F32(0.5) * box_in[2:]
+    out_wh = box_in[2:] * factor
+    out_centre = (size - F32(1)) / F32(2) + (in_centre - extract_centre) * factor
+    box_out = np.concatenate((out_centre - F32(0.5) * out_wh, out_wh))
+    return box_out / size[0] if normalize else box_out
+
+
+def mirror_box(box, right: float) -> np.ndarray:
+    """A box mirrored horizontally: x -> right - (x + w); right = W - 1 for pixel boxes (the lineage's
+    pixel-centre convention), 1 for boxes normalised to the crop. Returns a new (4,) float32 array."""
+    box = as_box_f32(box).copy()
+    box[0] = F32(right) - (box[0] + box[2])
+    return box

@@ -23,6 +23,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from lib.utils.box_ops import box_in_crop
+
 
 def crop_window(box_xywh, search_area_factor):
     """(x1, y1, crop_sz): integer top-left corner and side, in image pixels, of the square crop."""
@@ -122,22 +124,7 @@ def sample_target(image, box_xywh, search_area_factor, output_sz=None, mask=None
     return crop, resize_factor, att_mask, mask_patch
 
 
-def transform_image_to_crop(box_in, box_extract, resize_factor, crop_sz, normalize=False):
-    """Maps box_in (x, y, w, h, image pixels) into the crop that sample_target cut around box_extract.
-
-    The crop centre is placed at (crop_sz - 1) / 2 (the lineage's convention; note that sample_target
-    rounds the crop origin, so this is exact only up to that rounding). crop_sz: the output side (int,
-    float or a 2-element [w, h] tensor). Returns a float tensor (4,) x, y, w, h in crop pixels, or
-    divided by crop_sz (first element when a pair) when normalize is True (not clipped to [0, 1]).
-    """
-    box_in = torch.as_tensor(_as_box_list(box_in), dtype=torch.float32)
-    box_extract = torch.as_tensor(_as_box_list(box_extract), dtype=torch.float32)
-    size = torch.as_tensor(crop_sz, dtype=torch.float32).reshape(-1)
-    extract_centre = box_extract[:2] + 0.5 * box_extract[2:]
-    in_centre = box_in[:2] + 0.5 * box_in[2:]
-    out_wh = box_in[2:] * resize_factor
-    out_centre = (size - 1) / 2 + (in_centre - extract_centre) * resize_factor
-    box_out = torch.cat((out_centre - 0.5 * out_wh, out_wh))
-    if normalize:
-        return box_out / size[0]
-    return box_out
+def transform_image_to_crop(box_in, box_extract, resize_factor, crop_sz, normalize=False) -> torch.Tensor:
+    """lib/utils/box_ops.box_in_crop as a float32 tensor (4,): box_in mapped into the crop that
+    sample_target cut around box_extract, in crop pixels or normalised by crop_sz."""
+    return torch.from_numpy(box_in_crop(box_in, box_extract, resize_factor, crop_sz, normalize=normalize))

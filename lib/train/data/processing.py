@@ -16,10 +16,10 @@ Two paths compute the same sample (same random draws, boxes, masks and labels):
   the crop map instead of a mirrored copy (lib/utils/warp_crop.py), the per-crop flip is applied to
   the small crop, and conversion + brightness + normalisation are one table look-up. Images are
   bit-identical for windows inside the frame; windows that need padding are resampled by
-  cv2.warpAffine (a few grey levels apart at edges, see warp_crop.py). Its box arithmetic is the
-  same float32 arithmetic in numpy (lib/train/data/fast_boxes.py), without torch's per-op cost. It
+  cv2.warpAffine (a few grey levels apart at edges, see warp_crop.py). It
   covers the lineage's transform set (transforms.CropTransformPlan); other transforms, and samples
-  carrying segmentation masks, take the plain path.
+  carrying segmentation masks, take the plain path (with a warning naming the transforms).
+Both paths share one box arithmetic (lib/utils/box_ops.py: jitter_box, box_in_crop, mirror_box).
   It also takes frames still encoded (accepts_encoded_images; the sampler then asks datasets for
   lib.utils.image_io.EncodedImage frames): every crop is planned from the JPEG header, and each frame
   is decoded once, only over the rows and columns its crops read (lib/utils/jpeg_region.py), with
@@ -28,14 +28,15 @@ Two paths compute the same sample (same random draws, boxes, masks and labels):
 """
 
 import math
+import warnings
 
 import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from lib.train.data import fast_boxes
 from lib.train.data.transforms import CropTransformPlan
+from lib.utils.box_ops import as_box_f32, box_in_crop, jitter_box, mirror_box
 from lib.utils.crop import sample_target, transform_image_to_crop
 from lib.utils.image_io import EncodedImage, decode_for_crops, region_union
 from lib.utils.warp_crop import WarpCrop
@@ -45,14 +46,18 @@ ALL_PADDING = '{kind} crop is entirely padding'
 ALL_PADDING_AT_FEATURES = '{kind} crop is entirely padding at feature resolution'
 
 
-def jitter_box(box, center_jitter, scale_jitter, rng):
-    """The lineage's box jitter: size * exp(N(0,1) * scale_jitter) per axis, then the centre moved
-    by up to +-0.5 * sqrt(area') * center_jitter per axis (uniform)."""
-    box = torch.as_tensor(box, dtype=torch.float32)
-    size = box[2:4] * torch.exp(torch.from_numpy(rng.standard_normal(2)).float() * scale_jitter)
-    max_offset = size.prod().sqrt() * center_jitter
-    center = box[0:2] + 0.5 * box[2:4] + max_offset * (torch.from_numpy(rng.random(2)).float() - 0.5)
-    return torch.cat((center - 0.5 * size, size))
+class FastPathFallbackWarning(UserWarning):
+    """Processing built for the fast path runs the plain one: its transforms are not covered."""
+
+
+def nearest_indices(in_size: int, out_size: int) -> np.ndarray:
+    """The source index of each output position of F.interpolate(mode='nearest') along one axis:
+    min(floor(i * (in / out)), in - 1) with float32 scale and product, as ATen computes it."""
+    if in_size == out_size:
+        return np.arange(out_size)
+    scale = np.float32(in_size) / np.float32(out_size)
+    index = np.floor(np.arange(out_size, dtype=np.float32) * scale).astype(np.int64)
+    return np.minimum(index, in_size - 1)
 
 
 def _stack(tensors):
@@ -96,11 +101,17 @@ class TemplateSearchProcessing:
         self.transform = transform
         self.stride = stride
         self.fast = bool(fast)
-        self.transform_plan = (
-            CropTransformPlan(joint_transform, transform)
-            if self.fast and CropTransformPlan.supports(joint_transform, transform)
-            else None
-        )
+        self.transform_plan = None
+        if self.fast and CropTransformPlan.supports(joint_transform, transform):
+            self.transform_plan = CropTransformPlan(joint_transform, transform)
+        elif self.fast:
+            warnings.warn(
+                f'the fast processing path covers the lineage transforms only (CropTransformPlan); '
+                f'with joint transforms {joint_transform!r} and per-crop transforms {transform!r} every '
+                f'sample takes the plain path (pass fast=False to choose it explicitly)',
+                FastPathFallbackWarning,
+                stacklevel=2,
+            )
 
     @property
     def accepts_encoded_images(self):
@@ -154,10 +165,12 @@ class TemplateSearchProcessing:
             for img, box, mask in zip(images, boxes, masks)
         ]
 
-    def _jitter_all(self, items, kind, rng, jitter=jitter_box):
+    def _jitter_all(self, items, kind, rng):
         """(jittered boxes, None) or (None, reason) when a jittered box gives an empty crop."""
         factor = self.search_area_factor[kind]
-        jittered = [jitter(it['box'], self.center_jitter[kind], self.scale_jitter[kind], rng) for it in items]
+        jittered = [
+            jitter_box(it['box'], self.center_jitter[kind], self.scale_jitter[kind], rng) for it in items
+        ]
         for box in jittered:
             if not math.ceil(math.sqrt(max(float(box[2] * box[3]), 0.0)) * factor) >= 1:
                 return None, f'{kind} box too small after jitter: {box.tolist()}'
@@ -183,10 +196,7 @@ class TemplateSearchProcessing:
         if rows.all() or cols.all():
             return ALL_PADDING.format(kind=kind)
         feat_sz = self._feat_sz(kind)
-        if (
-            rows[fast_boxes.nearest_indices(len(rows), feat_sz)].all()
-            or cols[fast_boxes.nearest_indices(len(cols), feat_sz)].all()
-        ):
+        if rows[nearest_indices(len(rows), feat_sz)].all() or cols[nearest_indices(len(cols), feat_sz)].all():
             return ALL_PADDING_AT_FEATURES.format(kind=kind)
         return None
 
@@ -220,15 +230,15 @@ class TemplateSearchProcessing:
         rolled = self.transform_plan.roll_frames(rng, n_template + len(frames['search']))
         for item, (gray, mirror) in zip(frames['template'] + frames['search'], rolled):
             item.update(gray=gray, mirror=mirror)
-            item['box'] = fast_boxes.as_box(item['box'])  # float32 numpy from here (fast_boxes.py)
+            item['box'] = as_box_f32(item['box'])  # float32 numpy from here
             if mirror:
-                item['box'] = fast_boxes.mirror_box(item['box'], item['image'].shape[1] - 1)
+                item['box'] = mirror_box(item['box'], item['image'].shape[1] - 1)
         # Every random draw and validity check first, in the plain path's order; pixels afterwards, so
         # that each frame is decoded once, over what its crops read.
         planned = {}
         for s in KINDS:
             size = int(self.output_sz[s])
-            jittered, reason = self._jitter_all(frames[s], s, rng, jitter=fast_boxes.jitter_box)
+            jittered, reason = self._jitter_all(frames[s], s, rng)
             plans = []
             for item, box in zip(frames[s], jittered or ()):
                 plan = WarpCrop(
@@ -253,10 +263,10 @@ class TemplateSearchProcessing:
             images, boxes, atts = [], [], []
             for item, box, plan, (factor, mirror) in zip(frames[s], jittered, plans, crop_rolls):
                 crop, att = plan.crop(pixels[id(plan)]), plan.att
-                crop_box = fast_boxes.box_in_crop(item['box'], box, plan.resize_factor, size)
+                crop_box = box_in_crop(item['box'], box, plan.resize_factor, size, normalize=True)
                 if mirror:
                     crop, att = cv2.flip(crop, 1), att[:, ::-1]
-                    crop_box = fast_boxes.mirror_box(crop_box, 1.0)
+                    crop_box = mirror_box(crop_box, 1.0)
                 images.append(self.transform_plan.to_tensor_image(crop, factor))
                 boxes.append(torch.from_numpy(crop_box))
                 atts.append(torch.from_numpy(np.ascontiguousarray(att)))

@@ -12,6 +12,8 @@ import cv2
 import numpy as np
 import torch
 
+from lib.utils import box_ops
+
 
 class Transform:
     """Base class: `roll(rng)` draws the random parameters, `apply(item, params)` uses them."""
@@ -68,12 +70,10 @@ class ToGrayscale(Transform):
         return item
 
 
-def mirror_box(box, right):
-    """An x, y, w, h tensor box mirrored horizontally: x -> right - (x + w). right = W - 1 for pixel boxes
-    (the lineage's pixel-centre convention), 1 for boxes normalised to the crop. Returns a new tensor."""
-    box = box.clone()
-    box[0] = right - (box[0] + box[2])
-    return box
+def mirror_box(box: torch.Tensor, right: float) -> torch.Tensor:
+    """lib/utils/box_ops.mirror_box as a new float32 tensor: x -> right - (x + w), right = W - 1 for
+    pixel boxes, 1 for boxes normalised to the crop."""
+    return torch.from_numpy(box_ops.mirror_box(box, right))
 
 
 class RandomHorizontalFlip(Transform):
