@@ -133,3 +133,16 @@ def test_an_unknown_amp_dtype_names_the_key_and_the_choices():
         amp_mode(args, cfg)
     cfg.TRAIN.AMP_DTYPE = 'bfloat16'
     assert amp_mode(args, cfg) == 'bf16'
+
+
+def test_test_crop_sizes_must_equal_the_model_sizes(tmp_path):
+    path = _write(tmp_path, 'DATA:\n  SEARCH:\n    SIZE: 384\nTEST:\n  SEARCH_SIZE: 384\n')
+    cfg = load_config('ostrack', yaml_path=path)
+    assert cfg.DATA.SEARCH.SIZE == cfg.TEST.SEARCH_SIZE == 384
+    path = _write(tmp_path, 'DATA:\n  SEARCH:\n    SIZE: 384\n')  # TEST.SEARCH_SIZE left at 320
+    with pytest.raises(ConfigError, match=r'TEST.SEARCH_SIZE=320 differs from DATA.SEARCH.SIZE=384') as e:
+        load_config('ostrack', yaml_path=path)
+    assert path in str(e.value)
+    path = _write(tmp_path, 'TEST:\n  TEMPLATE_SIZE: 128\n')  # LoRAT builds 112-pixel templates
+    with pytest.raises(ConfigError, match='TEST.TEMPLATE_SIZE=128 differs from DATA.TEMPLATE.SIZE=112'):
+        load_config('lorat', yaml_path=path)

@@ -16,11 +16,11 @@ from lib.test.tracker.ostrack import OSTrackTracker
 TINY_CONFIG = 'tiny_ce'
 
 
-def small_cfg(search_size=64, search_factor=4.0, template_size=32, ce=False, template_data_size=None):
+def small_cfg(search_size=64, search_factor=4.0, template_size=32, ce=False):
     cfg = load_config('ostrack')
     cfg.TEST.SEARCH_SIZE, cfg.TEST.SEARCH_FACTOR = search_size, search_factor
     cfg.TEST.TEMPLATE_SIZE, cfg.TEST.TEMPLATE_FACTOR = template_size, 2.0
-    cfg.DATA.SEARCH.SIZE, cfg.DATA.TEMPLATE.SIZE = search_size, template_data_size or template_size
+    cfg.DATA.SEARCH.SIZE, cfg.DATA.TEMPLATE.SIZE = search_size, template_size
     cfg.MODEL.BACKBONE.STRIDE = 16
     if ce:
         cfg.MODEL.BACKBONE.TYPE = 'vit_base_patch16_224_ce'
@@ -254,3 +254,24 @@ def test_droptrack_default_checkpoint_is_its_own(tmp_path, monkeypatch):
     with pytest.raises(FileNotFoundError) as err:
         build_tracker('droptrack', config, device='cpu')
     assert expected in str(err.value)
+
+
+@pytest.mark.parametrize(
+    'type_name, layers', [('vit_base_patch16_224_ce', [1]), ('vit_base_patch16_224', [])]
+)
+def test_candidate_elimination_is_decided_by_the_backbone_type_for_model_actor_and_tracker(type_name, layers):
+    from lib.models import build_model_from_cfg
+    from lib.train.actors.ostrack import training_keep_rate
+    from lib.utils.ce import ce_layers
+
+    cfg = small_cfg(ce=True)  # CE_LOC [1] and a keep ratio of 0.5 in both cases
+    cfg.MODEL.BACKBONE.TYPE = type_name
+    cfg.MODEL.BACKBONE.EMBED_DIM, cfg.MODEL.BACKBONE.DEPTH, cfg.MODEL.BACKBONE.NUM_HEADS = 32, 2, 2
+    assert ce_layers(cfg) == layers
+    assert (training_keep_rate(cfg, epoch=1000) == 0.5) if layers else training_keep_rate(cfg, 1000) is None
+    network = build_model_from_cfg('ostrack', cfg, training=False)
+    assert network.backbone.uses_ce == bool(layers)
+    tracker = OSTrackTracker(
+        cfg, PeakNet(peak_map(4, {(1, 2): 0.9}), (0.25, 0.125), (0.25, 0.5)), device='cpu'
+    )
+    assert tracker.uses_ce == bool(layers)

@@ -203,4 +203,32 @@ def load_config(script: str, config_name: str | None = None, yaml_path: str | No
         raise ConfigError(
             f"config file not found: {path}{hint} (available for {script}: {', '.join(choices) or 'none'})"
         )
-    return merge_into(cfg, load_yaml(path), path)
+    return check_crop_sizes(merge_into(cfg, load_yaml(path), path), path)
+
+
+# (model size key, tracker crop key) pairs of the lineage's schema
+CROP_SIZE_KEYS = (('DATA.TEMPLATE.SIZE', 'TEST.TEMPLATE_SIZE'), ('DATA.SEARCH.SIZE', 'TEST.SEARCH_SIZE'))
+
+
+def _lookup(cfg: CfgNode, dotted: str):
+    node = cfg
+    for part in dotted.split('.'):
+        if not isinstance(node, dict) or part not in node:
+            return None
+        node = node[part]
+    return node
+
+
+def check_crop_sizes(cfg: CfgNode, source: str) -> CfgNode:
+    """The one rule for the two sets of crop sizes: the network is built for DATA.TEMPLATE.SIZE and
+    DATA.SEARCH.SIZE (its position embeddings are sized for them and not resampled at test time), the
+    tracker crops at TEST.TEMPLATE_SIZE and TEST.SEARCH_SIZE, so each pair must be equal. A config
+    that declares neither key of a pair is not checked."""
+    for model_key, test_key in CROP_SIZE_KEYS:
+        model_size, test_size = _lookup(cfg, model_key), _lookup(cfg, test_key)
+        if model_size is not None and test_size is not None and int(model_size) != int(test_size):
+            raise ConfigError(
+                f"{source}: {test_key}={test_size} differs from {model_key}={model_size}; the network is "
+                f"built for {model_key} and the tracker crops at {test_key}, so set both to the same size"
+            )
+    return cfg

@@ -1,13 +1,25 @@
 """Candidate-elimination (CE) helpers shared by the OSTrack-family tracker and training actor.
 
 generate_ce_template_mask picks the template tokens whose attention ranks the search tokens
-(MODEL.BACKBONE.CE_TEMPLATE_RANGE); adjust_keep_rate is the training-time keep-ratio schedule.
+(MODEL.BACKBONE.CE_TEMPLATE_RANGE); adjust_keep_rate is the training-time keep-ratio schedule;
+ce_layers says whether, and where, a config eliminates candidates.
 """
 
 import math
 
 import torch
 import torch.nn.functional as F
+
+# The lineage's switch: a backbone type named '<vit>_ce' eliminates candidates at CE_LOC.
+CE_TYPE_SUFFIX = '_ce'
+
+
+def ce_layers(cfg) -> list[int]:
+    """The backbone blocks that run candidate elimination, decided here for the model, the training
+    actor and the tracker alike: MODEL.BACKBONE.CE_LOC when MODEL.BACKBONE.TYPE ends in '_ce', else
+    none (a CE_LOC beside a type without the suffix is ignored, as in the lineage)."""
+    backbone = cfg.MODEL.BACKBONE
+    return [int(i) for i in backbone.CE_LOC] if str(backbone.TYPE).endswith(CE_TYPE_SUFFIX) else []
 
 
 def _center_slice(grid, length):

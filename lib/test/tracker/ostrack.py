@@ -17,6 +17,7 @@ import torch
 from lib.test.tracker.base_tracker import clip_to_image, crop_box_to_image, hann2d
 from lib.test.tracker.device_crop import normalize_crop, sample_target_device
 from lib.test.tracker.slots import SlotTracker, stack
+from lib.utils.ce import ce_layers, generate_ce_template_mask
 from lib.utils.crop import sample_target, transform_image_to_crop
 
 IMAGENET_MEAN = (0.485, 0.456, 0.406)
@@ -84,9 +85,9 @@ class OSTrackTracker(SlotTracker):
         self.template_size = int(cfg.TEST.TEMPLATE_SIZE)
         self.search_factor = float(cfg.TEST.SEARCH_FACTOR)
         self.search_size = int(cfg.TEST.SEARCH_SIZE)
-        self.uses_ce = bool(cfg.MODEL.BACKBONE.CE_LOC)
+        self.uses_ce = bool(ce_layers(cfg))
         if self.uses_ce and self.precision == 'bf16':
-            warnings.warn(BF16_CE_WARNING.format(ce_loc=list(cfg.MODEL.BACKBONE.CE_LOC)), stacklevel=2)
+            warnings.warn(BF16_CE_WARNING.format(ce_loc=ce_layers(cfg)), stacklevel=2)
         self.cache_template = self.options.template_cache and hasattr(self.network, 'embed_template')
         self.mean = torch.tensor(IMAGENET_MEAN, device=self.device).view(1, 3, 1, 1)
         self.std = torch.tensor(IMAGENET_STD, device=self.device).view(1, 3, 1, 1)
@@ -133,8 +134,6 @@ class OSTrackTracker(SlotTracker):
                 template = self.network.embed_template(template)
         ce_template_mask = None
         if self.uses_ce:
-            from lib.utils.ce import generate_ce_template_mask
-
             ce_template_mask = generate_ce_template_mask(
                 self.cfg, 1, self.device, self.template_box_in_crop(init_bbox, resize_factor)
             )

@@ -7,7 +7,7 @@ import torch.nn.functional as F
 from lib.train.actors.base_actor import BaseActor
 from lib.train.losses import focal_loss
 from lib.utils.box_ops import box_cxcywh_to_xyxy, box_xywh_to_xyxy, giou_loss
-from lib.utils.ce import adjust_keep_rate, generate_ce_template_mask
+from lib.utils.ce import adjust_keep_rate, ce_layers, generate_ce_template_mask
 from lib.utils.heatmap import gaussian_heatmap
 
 
@@ -28,8 +28,7 @@ def score_map_fp32(score_map):
 def training_keep_rate(cfg, epoch):
     """The CE keep rate of (1-based) `epoch`, one value for every CE layer (None without CE): the
     lineage's per-epoch cosine from 1 to CE_KEEP_RATIO[0] over CE_START_EPOCH .. + CE_WARM_EPOCH."""
-    backbone = cfg.MODEL.BACKBONE
-    if not backbone.CE_LOC:
+    if not ce_layers(cfg):
         return None
     start, warm = cfg.TRAIN.CE_START_EPOCH, cfg.TRAIN.CE_WARM_EPOCH
     return float(
@@ -38,7 +37,7 @@ def training_keep_rate(cfg, epoch):
             warmup_epochs=start,
             total_epochs=start + warm,
             iters_per_epoch=1,
-            base_keep_rate=backbone.CE_KEEP_RATIO[0],
+            base_keep_rate=cfg.MODEL.BACKBONE.CE_KEEP_RATIO[0],
         )
     )
 
