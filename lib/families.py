@@ -103,6 +103,14 @@ class Family:
     build_model: Callable[..., Any] | None = None
     # (model, path) -> model with the weights of a checkpoint file in any layout the family reads
     load_checkpoint: Callable[..., Any] = lazy('lib.models:load_weights')
+    # (tensors, source) -> the name of the checkpoint layout the tensors are in, ValueError naming what
+    # was expected when it is none the family reads (tracking/convert_checkpoint.py records it; None: the
+    # model's own state dict is the one layout, 'state-dict')
+    checkpoint_layout: Callable[..., Any] | None = None
+    # (cfg, path) -> (tensors, layout): a backbone initialisation file (MODEL.PRETRAIN_FILE) in our keys,
+    # initialising the same model when written and set as MODEL.PRETRAIN_FILE (convert_checkpoint.py
+    # --pretrained; None: not offered)
+    pretrained_weights: Callable[..., Any] | None = None
     # (cfg, network, device=None, options=None, debug=0) -> tracker around a built network
     tracker: Callable[..., Any] | None = None
     # (config_name, checkpoint=None, device=None, debug=0) -> tracker; only for trackers without a network

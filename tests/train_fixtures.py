@@ -96,7 +96,8 @@ def tiny_cfg(epochs=3, samples=4, batch=2, ce=True):
     cfg.TRAIN.BATCH_SIZE, cfg.TRAIN.NUM_WORKER, cfg.TRAIN.EPOCH = batch, 0, epochs
     cfg.TRAIN.LR, cfg.TRAIN.LR_DROP_EPOCH, cfg.TRAIN.PRINT_INTERVAL = 1e-3, 2, 1
     cfg.TRAIN.CE_START_EPOCH, cfg.TRAIN.CE_WARM_EPOCH = 1, 2
-    if ce:
+    if ce:  # the '_ce' type switches candidate elimination on at CE_LOC
+        cfg.MODEL.BACKBONE.TYPE = 'vit_base_patch16_224_ce'
         cfg.MODEL.BACKBONE.CE_LOC, cfg.MODEL.BACKBONE.CE_KEEP_RATIO = [0], [0.7]
         cfg.MODEL.BACKBONE.CE_TEMPLATE_RANGE = 'CTR_POINT'
     return cfg

@@ -21,12 +21,9 @@ def build_model_from_cfg(script: str, cfg, training: bool = True):
     return model
 
 
-def load_weights(model, checkpoint: str, strict: bool = True):
-    """Loads a checkpoint file (tensor-only; 'net'/'model'/'state_dict' unwrapped) into `model`. A strict
-    mismatch raises ValueError naming the file and the first missing / unexpected / mis-shaped keys."""
-    from lib.utils.checkpoint import load_tensors
-
-    state = load_tensors(checkpoint)
+def load_state_checked(model, state: dict, source: str, strict: bool = True):
+    """Loads tensors into `model`; a strict mismatch (and any shape mismatch) raises ValueError naming
+    `source` and the first missing / unexpected / mis-shaped keys. Returns `model`."""
     own = model.state_dict()
     missing = [k for k in own if k not in state]
     unexpected = [k for k in state if k not in own]
@@ -41,11 +38,21 @@ def load_weights(model, checkpoint: str, strict: bool = True):
             f'{len(unexpected)} unexpected (e.g. {unexpected[:4]})' if unexpected else '',
             f'shape mismatches: {shapes[:4]}' if shapes else '',
         ]
-        raise ValueError(
-            f"checkpoint {checkpoint} does not fit the model: {'; '.join(p for p in parts if p)}"
-        )
+        raise ValueError(f"checkpoint {source} does not fit the model: {'; '.join(p for p in parts if p)}")
     model.load_state_dict(state, strict=strict)
     return model
+
+
+def load_weights(model, checkpoint: str, strict: bool = True, family: str | None = None):
+    """Loads a checkpoint file (tensor-only; 'net'/'model'/'state_dict' unwrapped; converted .safetensors
+    files too) into `model`. A strict mismatch raises ValueError naming the file and the first missing /
+    unexpected / mis-shaped keys; so does a converted file's sidecar that names another family than
+    `family` (when given) or another key count than the model's (lib/models/conversion.py)."""
+    from lib.models.conversion import check_sidecar
+    from lib.utils.checkpoint import load_tensors
+
+    check_sidecar(checkpoint, model, family)
+    return load_state_checked(model, load_tensors(checkpoint), checkpoint, strict)
 
 
 def build_model(script: str, config_name: str, checkpoint: str | None = None, training: bool = False):

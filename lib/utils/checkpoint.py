@@ -1,10 +1,10 @@
 """Tensor-only checkpoint reading.
 
-`load_tensors(path)` reads .safetensors with safetensors and .pth/.pth.tar/.bin with
-`torch.load(weights_only=True)`. Official OSTrack-family checkpoints also pickle a `settings` object
-(and stats meters), which weights_only refuses; for those a restricted unpickler reads the zip archive
-itself: its `find_class` resolves only the tensor/storage rebuild functions and OrderedDict and turns
-every other global into an inert stub, so no code from the file is ever executed.
+`load_tensors(path)` reads safetensors data (by content, whatever the extension) with safetensors and
+.pth/.pth.tar/.bin with `torch.load(weights_only=True)`. Official OSTrack-family checkpoints also pickle
+a `settings` object (and stats meters), which weights_only refuses; for those a restricted unpickler
+reads the zip archive itself: its `find_class` resolves only the tensor/storage rebuild functions and
+OrderedDict and turns every other global into an inert stub, so no code from the file is ever executed.
 """
 
 import collections
@@ -164,12 +164,26 @@ def unwrap_state_dict(obj, path='<checkpoint>'):
     return tensors
 
 
+def is_safetensors_file(path) -> bool:
+    """Whether the file holds safetensors data, whatever its extension (the official LoRAT releases are
+    safetensors files named .bin): an 8-byte little-endian header length, then a JSON header. A torch
+    zip archive starts with 'PK' and a legacy pickle with 0x80, so neither is mistaken for one."""
+    path = os.fspath(path)
+    if path.endswith('.safetensors'):
+        return True
+    with open(path, 'rb') as f:
+        head = f.read(9)
+    header_len = int.from_bytes(head[:8], 'little') if len(head) == 9 else 0
+    return head[8:9] == b'{' and 0 < header_len < os.path.getsize(path)
+
+
 def load_tensors(path):
-    """dict[str, Tensor] from .safetensors, .pth, .pth.tar or .bin (tensor-only, CPU)."""
+    """dict[str, Tensor] from .safetensors, .pth, .pth.tar or .bin (tensor-only, CPU); a file holding
+    safetensors data is read as safetensors whatever its name."""
     path = os.fspath(path)
     if not os.path.isfile(path):
         raise FileNotFoundError(f"weights file not found: {path}")
-    if path.endswith('.safetensors'):
+    if is_safetensors_file(path):
         from safetensors.torch import load_file
 
         return load_file(path, device='cpu')

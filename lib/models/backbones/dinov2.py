@@ -10,8 +10,6 @@ Attention is lib.models.layers.attention.Attention (F.scaled_dot_product_attenti
 rate above 0.1 drops whole samples from the residual branch's batch and rescales the rest.
 """
 
-import os
-
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -170,15 +168,34 @@ def build_dinov2(name, drop_path_rate=0.0, embed_dim=0, depth=0, num_heads=0, im
     return DinoVisionTransformer(drop_path_rate=drop_path_rate, img_size=img_size, **arch)
 
 
-def dinov2_state_dict(tensors, model, source='state dict'):
-    """Tensors in the official or timm DINOv2 layout -> the official layout of `model`."""
+# Checkpoint layouts of DINOv2 backbone files (MODEL.PRETRAIN_FILE of LoRAT), as recorded by
+# tracking/convert_checkpoint.py: the official dinov2_vit*14_pretrain.pth (mask_token; ViT-g's fused
+# SwiGLU as mlp.w12/w3), and timm's vit_*_patch14_dinov2 files (no mask_token; SwiGLU as mlp.fc1/fc2;
+# maybe a classifier head / fc_norm). Our backbone's keys are the official ones.
+DINOV2_LAYOUTS = ('dinov2-official', 'dinov2-timm')
+
+
+def dinov2_layout(tensors: dict) -> str | None:
+    """'dinov2-official' or 'dinov2-timm' for a DINOv2 backbone file, None for anything else. DINOv2 is
+    told from other ViTs by its LayerScale (blocks.N.ls1.gamma); the official files alone carry
+    mask_token (timm drops it) or name the SwiGLU layers w12/w3."""
+    if 'patch_embed.proj.weight' not in tensors or not any(k.endswith('.ls1.gamma') for k in tensors):
+        return None
+    if 'mask_token' in tensors or any('.mlp.w12.' in k for k in tensors):
+        return 'dinov2-official'
+    return 'dinov2-timm'
+
+
+def dinov2_checkpoint_filter(tensors: dict, swiglu: bool, source: str = 'state dict') -> dict:
+    """Tensors in the official or timm DINOv2 layout -> our (official) keys: timm's classifier and
+    pooling norm dropped, and for a SwiGLU model timm's mlp.fc1/fc2 renamed to w12/w3 (a plain MLP
+    has fc1/fc2 in both layouts). Pure: nothing is loaded."""
     for bad in ('register_tokens', 'reg_token'):
         if bad in tensors:
             raise ValueError(
                 f"{source}: '{bad}' found: DINOv2 with registers is a different model "
                 f"(expected the plain dinov2_vit*14_pretrain weights)"
             )
-    swiglu = isinstance(model.blocks[0].mlp, SwiGLUFFN)
     out = {}
     for key, value in tensors.items():
         if key.startswith('head.') or key in ('fc_norm.weight', 'fc_norm.bias'):
@@ -191,18 +208,14 @@ def dinov2_state_dict(tensors, model, source='state dict'):
     return out
 
 
-def read_weights(path):
-    """lib.utils.checkpoint.load_tensors, except that a file holding safetensors data is read as
-    safetensors whatever its extension (the official LoRAT releases are safetensors named .bin)."""
-    path = os.fspath(path)
-    if os.path.isfile(path) and not path.endswith('.safetensors'):
-        with open(path, 'rb') as f:
-            head = f.read(9)
-        header_len = int.from_bytes(head[:8], 'little') if len(head) == 9 else 0
-        if head[8:9] == b'{' and 0 < header_len < os.path.getsize(path):
-            from safetensors.torch import load_file
+def dinov2_state_dict(tensors, model, source='state dict'):
+    """Tensors in the official or timm DINOv2 layout -> the official layout of `model`."""
+    return dinov2_checkpoint_filter(tensors, isinstance(model.blocks[0].mlp, SwiGLUFFN), source)
 
-            return load_file(path, device='cpu')
+
+def read_weights(path):
+    """lib.utils.checkpoint.load_tensors (which reads a file holding safetensors data as safetensors
+    whatever its extension: the official LoRAT releases are safetensors named .bin)."""
     return load_tensors(path)
 
 

@@ -20,6 +20,7 @@ from timm.layers import trunc_normal_
 
 from lib.models.layers.block import Block
 from lib.models.layers.patch_embed import PatchEmbed
+from lib.utils.ce import CE_TYPE_SUFFIX
 
 # TYPE stem -> (embed_dim, depth, num_heads); 'vit_patch16' takes them from the config keys.
 VIT_SIZES = {
@@ -32,9 +33,10 @@ PRETRAIN_GRID = 14  # 224 / 16: the grid of the ImageNet/MAE position embedding
 
 def parse_backbone_type(type_name):
     """'vit_base_patch16_224_ce' -> ((768, 12, 12), True). Unknown names raise ValueError."""
-    stem, ce = (type_name[:-3], True) if type_name.endswith('_ce') else (type_name, False)
+    ce = type_name.endswith(CE_TYPE_SUFFIX)
+    stem = type_name[: -len(CE_TYPE_SUFFIX)] if ce else type_name
     if stem not in VIT_SIZES:
-        valid = sorted(list(VIT_SIZES) + [s + '_ce' for s in VIT_SIZES])
+        valid = sorted(list(VIT_SIZES) + [s + CE_TYPE_SUFFIX for s in VIT_SIZES])
         raise ValueError(f"MODEL.BACKBONE.TYPE '{type_name}' is not supported (valid: {', '.join(valid)})")
     return VIT_SIZES[stem], ce
 

@@ -55,18 +55,41 @@ def resolve_teacher_checkpoint(name):
 
 def build_teacher(cfg):
     """The frozen OSTrack teacher, loaded strictly from MODEL.PRETRAIN_FILE (random when it is '')."""
-    from lib.models import load_weights
+    from lib.models import load_state_checked
+    from lib.models.conversion import CONTENT_MODEL, CONTENT_PRETRAINED, check_sidecar
     from lib.models.ostrack.ostrack import build_ostrack
+    from lib.utils.checkpoint import load_tensors
 
     teacher = build_ostrack(teacher_config(cfg), training=False)
     name = cfg.MODEL.PRETRAIN_FILE
     if name:
         path = resolve_teacher_checkpoint(name)
-        load_weights(teacher, path, strict=True)
+        # a converted teacher: an OSTrack model file, or this family's --pretrained conversion of one
+        check_sidecar(path, teacher, contents=(CONTENT_MODEL, CONTENT_PRETRAINED))
+        load_state_checked(teacher, load_tensors(path), path)
         print(f'CompressTracker teacher: {path}')
     else:
         print('WARNING: MODEL.PRETRAIN_FILE is empty: the CompressTracker teacher is randomly initialised')
     return teacher.eval()
+
+
+def teacher_weights(cfg, path: str) -> tuple[dict, str]:
+    """The OSTrack teacher checkpoint of a CompressTracker config (its MODEL.PRETRAIN_FILE), any lineage
+    layout that holds an OSTrack model, as the complete teacher state dict, and its layout: what
+    tracking/convert_checkpoint.py --pretrained writes for this family. build_teacher loads the result
+    strictly, so the teacher and the student initialised from it are the original's."""
+    from lib.models.ostrack.ostrack import build_ostrack
+    from lib.models.ostrack.weights import detect_layout, load_checkpoint
+    from lib.utils.checkpoint import load_tensors
+
+    layout = detect_layout(load_tensors(path), path)
+    if layout != 'ostrack-model':
+        raise ValueError(
+            f"{path}: layout '{layout}', expected an OSTrack checkpoint (layout 'ostrack-model') of the "
+            f"teacher ViT {teacher_config(cfg).MODEL.BACKBONE.TYPE} to initialise CompressTracker from"
+        )
+    teacher = load_checkpoint(build_ostrack(teacher_config(cfg), training=False), path)
+    return teacher.state_dict(), layout
 
 
 def student_state_from_teacher(teacher_state, depth, num_stages):

@@ -8,6 +8,8 @@ import torch.nn as nn
 from lib.models.backbones.pretrained import load_pretrained_vit, resolve_pretrained_path
 from lib.models.backbones.vit_ce import VisionTransformerCE, parse_backbone_type
 from lib.models.layers.head import CenterPredictor
+from lib.models.ostrack.weights import WHOLE_OSTRACK_LAYOUTS, lineage_layout
+from lib.utils.ce import ce_layers
 from lib.utils.checkpoint import load_tensors
 
 
@@ -81,7 +83,8 @@ def _check_supported(cfg):
 
 def build_backbone(cfg):
     bb = cfg.MODEL.BACKBONE
-    (embed_dim, depth, num_heads), ce = parse_backbone_type(bb.TYPE)
+    (embed_dim, depth, num_heads), _ = parse_backbone_type(bb.TYPE)
+    ce_loc = ce_layers(cfg)
     embed_dim, depth, num_heads = bb.EMBED_DIM or embed_dim, bb.DEPTH or depth, bb.NUM_HEADS or num_heads
     if not (embed_dim and depth and num_heads):
         raise ValueError(
@@ -95,16 +98,17 @@ def build_backbone(cfg):
         depth=depth,
         num_heads=num_heads,
         drop_path_rate=cfg.TRAIN.DROP_PATH_RATE,
-        ce_loc=bb.CE_LOC if ce else None,
-        ce_keep_ratio=bb.CE_KEEP_RATIO if ce else None,
+        ce_loc=ce_loc or None,
+        ce_keep_ratio=bb.CE_KEEP_RATIO if ce_loc else None,
         frame_identity_embed=bb.FRAME_IDENTITY_EMBED,
     )
 
 
 def build_ostrack(cfg, training=True):
     """The model of a merged OSTrack/DropTrack config. With training and MODEL.PRETRAIN_FILE set, the
-    backbone starts from that MAE/DropMAE/timm ViT file, or, when the name contains 'OSTrack', the
-    whole model from that checkpoint (non-strict, differences printed)."""
+    backbone starts from that MAE/DropMAE/timm ViT file, or, when the name contains 'OSTrack' or the file
+    holds a whole OSTrack/DropTrack model (e.g. a converted one), the whole model from that checkpoint
+    (non-strict, differences printed)."""
     _check_supported(cfg)
     backbone = build_backbone(cfg)
     head = CenterPredictor(
@@ -117,14 +121,17 @@ def build_ostrack(cfg, training=True):
     name = cfg.MODEL.PRETRAIN_FILE
     if training and name:
         path = resolve_pretrained_path(name)
-        if 'OSTrack' in os.path.basename(name):
-            result = model.load_state_dict(load_tensors(path), strict=False)
+        tensors = load_tensors(path)
+        # The official test is the file name; a converted whole-model file may be named anything, so
+        # its content (an OSTrack / DropTrack model's keys) counts too.
+        if 'OSTrack' in os.path.basename(name) or lineage_layout(tensors) in WHOLE_OSTRACK_LAYOUTS:
+            result = model.load_state_dict(tensors, strict=False)
             print(
                 f"Initialised from {path}; missing: {result.missing_keys or 'none'}; "
                 f"unexpected: {result.unexpected_keys or 'none'}"
             )
         else:
-            load_pretrained_vit(backbone, path)
+            load_pretrained_vit(backbone, path, tensors=tensors)
     return model
 
 
