@@ -143,7 +143,7 @@ class TrainingStep:
         self.actor.train(True)
         self.actor.on_epoch_start(self.epoch)
         batch = synthetic_batch(script, cfg, self.batch_size, seed=seed)
-        self.batch = dict(move_to_device(batch, self.device), epoch=self.epoch, settings=None)
+        self.batch = dict(move_to_device(batch, self.device), epoch=self.epoch)
         torch.manual_seed(seed + 1)  # the same dropout / drop-path / replacement draws on every path
 
     def __call__(self):

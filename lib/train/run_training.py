@@ -88,8 +88,7 @@ def seed_everything(seed):
     torch.manual_seed(seed)
 
 
-def make_settings(args, cfg, rank, world_size, local_rank, device):
-    from lib.config import experiment_file
+def make_settings(args, rank, world_size, device):
     from lib.train.admin.environment import env_settings
 
     settings = env_settings()
@@ -98,16 +97,11 @@ def make_settings(args, cfg, rank, world_size, local_rank, device):
         if not sep or not attr:
             raise ValueError(f"--set_path expects ATTR=PATH, got '{item}'")
         setattr(settings, attr.strip(), value)
-    settings.script_name, settings.config_name = args.script, args.config
     settings.project_path = f'train/{args.script}/{args.config}'
     settings.save_dir = os.path.abspath(args.save_dir or settings.workspace_dir)
-    settings.cfg_file = args.config_file or experiment_file(args.script, args.config)
     settings.use_lmdb, settings.use_wandb = bool(args.use_lmdb), bool(args.use_wandb)
-    settings.rank, settings.world_size, settings.local_rank = rank, world_size, local_rank
+    settings.rank, settings.world_size = rank, world_size
     settings.device, settings.seed = device, args.seed
-    settings.batchsize = cfg.TRAIN.BATCH_SIZE
-    settings.print_interval = cfg.TRAIN.PRINT_INTERVAL
-    settings.grad_clip_norm = cfg.TRAIN.GRAD_CLIP_NORM
     return settings
 
 
@@ -189,7 +183,6 @@ def build_trainer(args, cfg, settings, device, rank, world_size):
         logger=logger,
         cfg_dict=cfg.to_dict(),
         info={'script': args.script, 'config': args.config, 'world_size': world_size},
-        settings=settings,
         rank=rank,
         show_progress=not args.no_progress,
         grad_accum_steps=accum_steps,
@@ -224,13 +217,12 @@ def compile_network(net):
 def main(argv=None):
     """Trains; returns 0. Errors raise (the CLI turns them into a non-zero exit)."""
     args = build_parser().parse_args(argv)
-    args.config_file = os.path.abspath(args.config) if args.config.endswith(('.yaml', '.yml')) else None
     cfg, args.config = load_run_config(args.script, args.config)
-    rank, world_size, local_rank, device = setup_distributed()
+    rank, world_size, _, device = setup_distributed()
     try:
         seed_everything(args.seed + rank)
         torch.backends.cudnn.benchmark = bool(args.cudnn_benchmark)
-        settings = make_settings(args, cfg, rank, world_size, local_rank, device)
+        settings = make_settings(args, rank, world_size, device)
         trainer = build_trainer(args, cfg, settings, device, rank, world_size)
         if rank == 0:
             trainer.logger.line(

@@ -66,12 +66,11 @@ def build(cfg, training=True, checkpoint=None):
             init_tensors = load_pretrained_file(backbone, cfg.MODEL.PRETRAIN_FILE)
         else:
             set_layer_scale_(backbone, cfg.MODEL.BACKBONE.LAYER_SCALE_INIT)
-        model = LoRAT(backbone, z_hw, x_hw)
-        model.cfg = cfg
+        model = LoRAT(backbone, z_hw, x_hw)  # model.cfg is set by lib.models.build_model_from_cfg
         if init_tensors is not None:  # PRETRAIN_FILE is itself a LoRAT checkpoint: start from it
-            load_checkpoint(model, init_tensors, source=cfg.MODEL.PRETRAIN_FILE)
+            load_checkpoint(model, init_tensors, source=cfg.MODEL.PRETRAIN_FILE, cfg=cfg)
         if checkpoint is not None:
-            load_checkpoint(model, checkpoint)
+            load_checkpoint(model, checkpoint, cfg=cfg)
         if training and cfg.MODEL.LORA.ENABLED:
             lora = cfg.MODEL.LORA
             enable_lora_(model, lora.R, lora.ALPHA, lora.DROPOUT, lora.USE_RSLORA, lora.INIT)

@@ -132,11 +132,11 @@ def load_dinov2_base(model, name):
     _check_and_load(model, base, path, allow_missing=('token_type_embed', 'head.'))
 
 
-def load_checkpoint(model, checkpoint, source: str | None = None, family: str = 'lorat'):
+def load_checkpoint(model, checkpoint, source: str | None = None, family: str = 'lorat', cfg=None):
     """Loads a LoRAT checkpoint (file path or dict of tensors) into `model`, whatever its layout (see the
     module doc). A trainable-only checkpoint into a merged model first takes the DINOv2 base of
-    model.cfg.MODEL.PRETRAIN_FILE. A converted file's sidecar must name `family` and the model's key
-    count (lib/models/conversion.py). Returns `model`."""
+    MODEL.PRETRAIN_FILE of `cfg` (default model.cfg, which build_model sets). A converted file's sidecar
+    must name `family` and the model's key count (lib/models/conversion.py). Returns `model`."""
     if isinstance(checkpoint, dict):
         tensors, source = dict(checkpoint), source or 'state dict'
     else:
@@ -150,7 +150,7 @@ def load_checkpoint(model, checkpoint, source: str | None = None, family: str = 
         allow_missing = ('',) if layout == 'lorat-trainable' else LORA_META_KEYS
         _check_and_load(model, tensors, source, allow_missing=allow_missing)
         return model
-    cfg = getattr(model, 'cfg', None)
+    cfg = cfg if cfg is not None else getattr(model, 'cfg', None)
     if layout == 'lorat-trainable':
         if cfg is None or not cfg.MODEL.PRETRAIN_FILE:
             raise ValueError(

@@ -64,7 +64,6 @@ class Trainer:
         logger=None,
         cfg_dict=None,
         info=None,
-        settings=None,
         rank=0,
         save_resume_state=True,
         show_progress=True,
@@ -94,7 +93,6 @@ class Trainer:
         self.logger = logger or TrainLogger(is_main=self.is_main)
         self.cfg_dict = cfg_dict or {}
         self.info = info
-        self.settings = settings
         self.save_resume_state = save_resume_state
         self.show_progress = show_progress
         self.grad_accum_steps = int(grad_accum_steps)
@@ -142,7 +140,6 @@ class Trainer:
                 data_time = timer.mark_data()
                 data = move_to_device(data, self.device, non_blocking)
                 data['epoch'] = epoch
-                data['settings'] = self.settings
                 with self.autocast():
                     loss, stats = self.actor(data)
                 if not torch.isfinite(loss.detach()).all():
