@@ -91,6 +91,16 @@ def _import_attribute(module: str, attribute: str, target: str) -> Any:
 
 
 @dataclasses.dataclass(frozen=True)
+class ExportInputs:
+    """The network's per-frame forward as an exporter (ONNX, TensorRT) sees it."""
+
+    # argument name -> example tensor, in the order of the forward's positional arguments
+    inputs: dict[str, Any]
+    # keys of the forward's output dict that the exported graph returns, in that order
+    outputs: tuple[str, ...]
+
+
+@dataclasses.dataclass(frozen=True)
 class Family:
     """Everything the shared core needs from one tracker family. Callables are plain functions or
     `lazy('module:attribute')` references; signatures are given beside each field."""
@@ -127,6 +137,9 @@ class Family:
     checkpoint_schedule: Callable[..., Any] = lazy('lib.train.trainers.checkpoint:lineage_schedule')
     # (cfg, batch=1) -> tuple of forward arguments at the test crop sizes (profiling, FLOPs, benchmark)
     profile_inputs: Callable[..., Any] | None = None
+    # (cfg, batch=1) -> ExportInputs: named example inputs and outputs of the forward (exporters;
+    # None: the family cannot be exported)
+    export_inputs: Callable[..., Any] | None = None
     # (cfg, batch_size, generator) -> one training batch in the actor's format (training benchmark)
     synthetic_batch: Callable[..., Any] = lazy('lib.benchmark.training:lineage_batch')
     # the tiny config tracking/quickstart.py trains (None: the family has no quickstart)

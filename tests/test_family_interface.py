@@ -204,3 +204,32 @@ def shared_family_literals():
 
 def test_shared_code_names_no_family():
     assert shared_family_literals() == []
+
+
+@pytest.mark.parametrize(
+    'script, config',
+    [
+        ('ostrack', 'tiny_ce'),
+        ('droptrack', 'vitb_384_mae_ce_32x4_ep300'),
+        ('compresstracker', 'tiny'),
+        ('lorat', 'tiny'),
+    ],
+)
+def test_export_inputs_name_the_forward_arguments_and_outputs(script, config):
+    import torch
+
+    from lib.config import load_config
+    from lib.families import ExportInputs
+    from lib.models import build_model_from_cfg
+
+    cfg = load_config(script, config)
+    spec = get_family(script).export_inputs(cfg, batch=2)
+    assert isinstance(spec, ExportInputs) and len(set(spec.inputs)) == len(spec.inputs) >= 2
+    assert all(isinstance(t, torch.Tensor) and t.shape[0] == 2 for t in spec.inputs.values())
+    model = build_model_from_cfg(script, cfg, training=False).eval()
+    with torch.no_grad():
+        positional = model(*spec.inputs.values())
+        by_name = model(**spec.inputs)
+    for name in spec.outputs:
+        assert isinstance(positional[name], torch.Tensor) and positional[name].shape[0] == 2
+        torch.testing.assert_close(positional[name], by_name[name])

@@ -18,6 +18,7 @@ LORAT = Family(
     checkpoint_name='LoRAT',  # LoRAT_ep%04d.pth.tar (+ LoRAT_ep%04d.safetensors release weights)
     checkpoint_schedule=lazy('lib.train.actors.lorat:checkpoint_schedule'),
     profile_inputs=lazy('lib.models.lorat.profile:profile_inputs'),
+    export_inputs=lazy('lib.models.lorat.profile:export_inputs'),
     synthetic_batch=lazy('lib.train.actors.lorat:synthetic_batch'),
     quickstart_config='tiny_quickstart',
     benchmark_configs=('base_224', 'tiny'),

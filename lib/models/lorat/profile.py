@@ -12,3 +12,11 @@ def profile_inputs(cfg, batch=1):
     z = torch.full((batch, 3, cfg.DATA.TEMPLATE.SIZE, cfg.DATA.TEMPLATE.SIZE), 0.5)
     x = torch.full((batch, 3, cfg.DATA.SEARCH.SIZE, cfg.DATA.SEARCH.SIZE), 0.5)
     return z, x, torch.ones(batch, zh, zw, dtype=torch.long)
+
+
+def export_inputs(cfg, batch: int = 1):
+    """The forward's named example inputs (z, x, z_feat_mask of profile_inputs) and its two outputs."""
+    from lib.families import ExportInputs
+
+    z, x, z_feat_mask = profile_inputs(cfg, batch)
+    return ExportInputs(inputs={'z': z, 'x': x, 'z_feat_mask': z_feat_mask}, outputs=('score_map', 'boxes'))

@@ -144,3 +144,24 @@ def profile_inputs(cfg, batch=1):
     """Random (template, search) crops at the test sizes: the forward arguments the profiler times."""
     z, x = cfg.TEST.TEMPLATE_SIZE, cfg.TEST.SEARCH_SIZE
     return torch.randn(batch, 3, z, z), torch.randn(batch, 3, x, x)
+
+
+# What the lineage's forward returns for the box: the exported graph's outputs.
+EXPORT_OUTPUTS = ('pred_boxes', 'score_map', 'size_map', 'offset_map')
+
+
+def export_inputs(cfg, batch: int = 1):
+    """The forward's named example inputs at the test crop sizes: template and search crops, and with
+    candidate elimination the template-token mask of MODEL.BACKBONE.CE_TEMPLATE_RANGE ('ALL': none)."""
+    from lib.families import ExportInputs
+    from lib.utils.ce import generate_ce_template_mask
+
+    template, search = profile_inputs(cfg, batch)
+    inputs = {'template': template, 'search': search}
+    if ce_layers(cfg):
+        # the target fills the middle half of a template cropped at the lineage's factor 2
+        centred_box = torch.tensor([[0.25, 0.25, 0.5, 0.5]]).repeat(batch, 1)
+        mask = generate_ce_template_mask(cfg, batch, 'cpu', centred_box)
+        if mask is not None:
+            inputs['ce_template_mask'] = mask
+    return ExportInputs(inputs=inputs, outputs=EXPORT_OUTPUTS)
