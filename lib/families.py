@@ -140,6 +140,9 @@ class Family:
     # (cfg, batch=1) -> ExportInputs: named example inputs and outputs of the forward (exporters;
     # None: the family cannot be exported)
     export_inputs: Callable[..., Any] | None = None
+    # (network, peaked: bool) -> the network with random weights made a tracker's stand-in: boxes of about
+    # the target's size, and with `peaked` a fixed score peak (lib/benchmark/agreement.py; None: as built)
+    stand_in: Callable[..., Any] | None = None
     # (cfg, batch_size, generator) -> one training batch in the actor's format (training benchmark)
     synthetic_batch: Callable[..., Any] = lazy('lib.benchmark.training:lineage_batch')
     # the tiny config tracking/quickstart.py trains (None: the family has no quickstart)

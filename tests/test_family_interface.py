@@ -206,6 +206,31 @@ def test_shared_code_names_no_family():
     assert shared_family_literals() == []
 
 
+def shared_family_imports():
+    """(file, line, module) of every import of a module whose dotted path names a family, in files of
+    lib/ and tracking/ whose own path names no family (the shared code)."""
+    names = set(families.family_names()) | {'spmtrack'}
+    found = []
+    for path in sorted([*REPO.glob('lib/**/*.py'), *REPO.glob('tracking/*.py')]):
+        relative = str(path.relative_to(REPO)).lower()
+        if relative == 'lib/families.py' or any(name in relative for name in names):
+            continue
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = []
+            if isinstance(node, ast.Import):
+                modules = [alias.name for alias in node.names]
+            elif isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module] + [f'{node.module}.{alias.name}' for alias in node.names]
+            for module in modules:
+                if names & set(module.lower().split('.')):
+                    found.append((relative, node.lineno, module))
+    return found
+
+
+def test_shared_code_imports_no_family_module():
+    assert shared_family_imports() == []
+
+
 @pytest.mark.parametrize(
     'script, config',
     [

@@ -12,7 +12,7 @@ Tolerances:
 - SDPA (alone, with everything together, and under torch.compile) reorders float sums: every frame
   IoU >= 0.99 and at most 0.01 px apart (measured here: <= 1.3e-5 px, IoU >= 0.999997);
 - fp16 autocast: IoU >= 0.99 against fp32 on >= 99 % of frames (measured: every frame, min 0.998),
-  on a network with a peaked score map (agreement.add_stand_in_hooks): a random network's flat map
+  on a network with a peaked score map (Family.stand_in): a random network's flat map
   would turn any rounding into a different argmax cell;
 - bf16 autocast keeps 8 mantissa bits and a random network has no trained robustness: measured min IoU
   0.990-0.994 on the CPU and 0.984-0.989 on an H100 without candidate elimination (84-100 % of frames

@@ -4,10 +4,9 @@
     report_agreement('ostrack', 'tiny_ce', device='cuda')        # every path vs InferenceOptions.plain()
 
 Networks have random weights (fixed seed); frames come from lib.utils.synthetic with a target that
-leaves the frame, so crops get padded. Hooks on the head keep the random boxes about target-sized, and
-`peaked=True` adds a fixed bump to the score map (see `add_stand_in_hooks`), which makes the argmax
-cell stable under reduced precision: with random weights the map is nearly flat and half-precision
-noise would flip it between cells, which says nothing about the numerics of the regressed box.
+leaves the frame, so crops get padded. Each family's `stand_in` (Family.stand_in) hooks its head so
+that the random boxes stay about target-sized, and with `peaked=True` adds a ScorePeak to the score
+map, which makes the argmax cell stable under reduced precision.
 """
 
 import copy
@@ -16,12 +15,6 @@ import numpy as np
 import torch
 
 from lib.utils.box_ops import box_iou_xywh
-
-SEARCH_PEAK = 0.8  # OSTrack: added to 0.2 x the (0..1) score map at the peak cell
-LOGIT_PEAK = 8.0  # LoRAT: added to 0.1 x the logits at the peak cell
-BOX_SHRINK = 0.25  # LoRAT: the boxes scaled around their cell centre (see add_stand_in_hooks)
-OSTRACK_SIZE_SCALE = 0.5  # OSTrack: the size map scaled (see add_stand_in_hooks)
-RANDOM_LAYER_SCALE = 0.5  # LayerScale gamma of random DINOv2 blocks (see build_network)
 
 
 def synthetic_sequence(seed=3, num_frames=30, size=(160, 120)):
@@ -34,59 +27,39 @@ def synthetic_sequence(seed=3, num_frames=30, size=(160, 120)):
 
 
 def build_network(script, config_name, seed=0, peaked=False):
-    """(cfg, network): the config's inference network with seeded random weights, eval mode, with the
-    stand-in hooks of add_stand_in_hooks (target-sized boxes; a peaked score map when `peaked`).
+    """(cfg, network): the config's inference network with seeded random weights, eval mode, made a
+    tracker's stand-in by its family's `stand_in` (target-sized boxes; a peaked score map when `peaked`).
     config_name: a config of experiments/<script>/, or a merged config (CfgNode) itself."""
     from lib.config import load_config
+    from lib.families import get_family
     from lib.models import build_model_from_cfg
-    from lib.models.lorat.builder import set_layer_scale_
 
     cfg = load_config(script, config_name) if isinstance(config_name, str) else copy.deepcopy(config_name)
     with torch.random.fork_rng(devices=[]):
         torch.manual_seed(seed)
         network = build_model_from_cfg(script, cfg, training=False).eval()
-    # a random DINOv2 starts at LAYER_SCALE_INIT (1e-5 by default), where the blocks barely touch the
-    # residual stream and attention or precision changes would go unseen
-    set_layer_scale_(network, RANDOM_LAYER_SCALE)
-    return cfg, add_stand_in_hooks(network, peaked)
+    stand_in = get_family(script).stand_in
+    return cfg, network if stand_in is None else stand_in(network, peaked)
 
 
-def add_stand_in_hooks(network, peaked=False):
-    """Forward hooks on the head that make a random network behave like a tracker's stand-in: boxes of
-    about the target's size (a random head regresses about half (OSTrack) or all (LoRAT) of the search
-    crop, i.e. 2-4x the target, so free-running boxes would grow to the whole frame, where clipping
-    hides every difference) and, with `peaked`, a fixed bump at one cell of the score map, a stand-in
-    for a trained model's confident peak, at (H // 2, W // 2), which the Hann window also favours."""
-    bumps = {}  # made on the first (eager / warm-up) call: a CUDA graph capture cannot upload
+class ScorePeak:
+    """A fixed bump of 1 at cell (H // 2, W // 2) of a score map, which the Hann window also favours: the
+    families' stand-ins add it to a random network's nearly flat map, a stand-in for a trained model's
+    confident peak, so that reduced-precision noise does not flip the argmax between cells (which says
+    nothing about the numerics of the regressed box). Made on the first (eager / warm-up) call: a CUDA
+    graph capture cannot upload."""
 
-    def bump(score_map):
+    def __init__(self):
+        self._bumps = {}
+
+    def __call__(self, score_map: torch.Tensor) -> torch.Tensor:
         key = (tuple(score_map.shape[-2:]), score_map.device, score_map.dtype)
-        if key not in bumps:
+        if key not in self._bumps:
             h, w = key[0]
             peak = torch.zeros(h * w, dtype=score_map.dtype)
             peak[(h // 2) * w + w // 2] = 1.0
-            bumps[key] = peak.view(h, w).to(score_map.device)
-        return bumps[key]
-
-    def ostrack_hook(module, args, output):
-        score_map, bbox, size_map, offset_map = output
-        if peaked:
-            score_map = 0.2 * score_map + SEARCH_PEAK * bump(score_map)
-        return score_map, bbox, OSTRACK_SIZE_SCALE * size_map, offset_map
-
-    def lorat_hook(module, args, output):
-        out = dict(output)
-        if peaked:
-            out['score_map'] = 0.1 * out['score_map'] + LOGIT_PEAK * bump(out['score_map'])
-        centres = module.bbox_offset.repeat(1, 1, 2).to(out['boxes'].dtype)
-        out['boxes'] = centres + BOX_SHRINK * (out['boxes'] - centres)
-        return out
-
-    if hasattr(network, 'box_head'):
-        network.box_head.register_forward_hook(ostrack_hook)
-    else:
-        network.head.register_forward_hook(lorat_hook)
-    return network
+            self._bumps[key] = peak.view(h, w).to(score_map.device)
+        return self._bumps[key]
 
 
 def track_boxes(tracker, frames, init_box, positions=None):

@@ -19,6 +19,7 @@ LORAT = Family(
     checkpoint_schedule=lazy('lib.train.actors.lorat:checkpoint_schedule'),
     profile_inputs=lazy('lib.models.lorat.profile:profile_inputs'),
     export_inputs=lazy('lib.models.lorat.profile:export_inputs'),
+    stand_in=lazy('lib.models.lorat.stand_in:stand_in'),
     synthetic_batch=lazy('lib.train.actors.lorat:synthetic_batch'),
     quickstart_config='tiny_quickstart',
     benchmark_configs=('base_224', 'tiny'),

@@ -19,6 +19,7 @@ OSTRACK = Family(
     checkpoint_name='OSTrack',  # OSTrack_ep0300.pth.tar, the official file name
     profile_inputs=lazy('lib.models.ostrack.ostrack:profile_inputs'),
     export_inputs=lazy('lib.models.ostrack.ostrack:export_inputs'),
+    stand_in=lazy('lib.models.ostrack.stand_in:stand_in'),
     quickstart_config='tiny_ce',
     benchmark_configs=('vitb_256_mae_ce_32x4_ep300', 'tiny_ce'),
 )
