@@ -14,6 +14,12 @@ Geometry of `sample_target(image, (x, y, w, h), factor, output_sz)`:
 - the patch is resized to output_sz x output_sz with cv2.resize's default bilinear interpolation; the
   float 0/1 padding mask is resized the same way and every non-zero value counts as padding, so a
   resized pixel touched by any padded source pixel is masked.
+
+crop_window and source_span are the one definition of this geometry. Its pixel backends: sample_target
+here (numpy/cv2, the reference), lib/utils/warp_crop.WarpCrop (the training path's one cv2 warp from the
+decoded or mirrored frame) and lib/test/tracker/device_crop.sample_target_device (torch on the
+tracker's device); tests/test_data_speed.py and tests/test_inference_paths.py hold them to the
+reference on generated images.
 """
 
 import math
@@ -43,7 +49,7 @@ def crop_window(box_xywh, search_area_factor):
     return x1, y1, crop_sz
 
 
-def _source_span(start, crop_sz, image_len):
+def source_span(start, crop_sz, image_len):
     """Image index range [lo, hi) copied into a crop that starts at `start`. The upper end stops at
     image_len - 1 (not image_len): the official padding drops the last row/column."""
     lo = max(start, 0)
@@ -76,8 +82,8 @@ def sample_target(image, box_xywh, search_area_factor, output_sz=None, mask=None
         raise ValueError(f'sample_target: expected an HxW or HxWxC image, got shape {image.shape}')
     x1, y1, crop_sz = crop_window(box, search_area_factor)
     img_h, img_w = image.shape[:2]
-    col_lo, col_hi = _source_span(x1, crop_sz, img_w)
-    row_lo, row_hi = _source_span(y1, crop_sz, img_h)
+    col_lo, col_hi = source_span(x1, crop_sz, img_w)
+    row_lo, row_hi = source_span(y1, crop_sz, img_h)
     overlaps = col_hi > col_lo and row_hi > row_lo
 
     if overlaps:

@@ -15,6 +15,11 @@ array [[scale_x, scale_y], [translation_x, translation_y]]:
   resized bilinearly (align_corners False) into the output block; outside it the crop holds the
   padding colour (the frame's per-channel mean by default). The affine map actually realised by the
   integer blocks is returned and is the one boxes are mapped with (both ways).
+
+crop_params / jittered_crop_params and pixel_blocks are the one definition of this geometry. Its pixel
+backends: crop_image here (torch, the reference), lib/utils/warp_crop.siamfc_resize_crop (cv2, the
+training path) and lib/test/tracker/device_crop.siamfc_crop_device (torch on the tracker's device),
+held to the reference by tests/test_data_speed.py and tests/test_inference_paths.py.
 """
 
 import math

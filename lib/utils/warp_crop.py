@@ -36,7 +36,7 @@ import cv2
 import numpy as np
 import torch
 
-from lib.utils.crop import _source_span, crop_window
+from lib.utils.crop import crop_window, source_span
 from lib.utils.siamfc_crop import as_size, pixel_blocks, realised_params
 
 _INTERP = cv2.INTER_LINEAR
@@ -46,7 +46,7 @@ COPY_LIMIT = 3.0  # see the module doc: pad + resize below, warpAffine above
 def axis_padding(start, crop_sz, image_len, output_sz):
     """(output_sz,) bool: output rows (or columns) of sample_target's resized padding mask that are
     padding, for a window [start, start + crop_sz) over an axis of image_len pixels."""
-    lo, hi = _source_span(start, crop_sz, image_len)
+    lo, hi = source_span(start, crop_sz, image_len)
     if lo == start and hi == start + crop_sz:
         return np.zeros(output_sz, dtype=np.bool_)
     indicator = np.ones((1, crop_sz), dtype=np.float64)
@@ -70,7 +70,7 @@ class WarpCrop:
         self.resize_factor = self.output_sz / self.crop_sz
         self.mirror_frame = bool(mirror_frame)
         self.spans = [
-            _source_span(start, self.crop_sz, length)
+            source_span(start, self.crop_sz, length)
             for start, length in ((self.x1, self.width), (self.y1, self.height))
         ]
         self.overlaps = all(hi > lo for lo, hi in self.spans)

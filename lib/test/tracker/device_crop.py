@@ -24,7 +24,7 @@ import functools
 import numpy as np
 import torch
 
-from lib.utils.crop import _source_span, crop_window
+from lib.utils.crop import crop_window, source_span
 from lib.utils.siamfc_crop import as_size, crop_image, paste_block, pixel_blocks
 
 COEF_BITS = 11  # cv2 INTER_RESIZE_COEF_BITS
@@ -145,7 +145,7 @@ def sample_target_device(frame, box_xywh, search_area_factor, output_sz):
     frame = frame if isinstance(frame, DeviceFrame) else DeviceFrame(frame)
     x1, y1, crop_sz = crop_window(box_xywh, search_area_factor)
     height, width = frame.shape[:2]
-    cols, rows = _source_span(x1, crop_sz, width), _source_span(y1, crop_sz, height)
+    cols, rows = source_span(x1, crop_sz, width), source_span(y1, crop_sz, height)
     output_sz = int(output_sz)
     if cols[1] <= cols[0] or rows[1] <= rows[0]:  # the window misses the frame: all padding
         crop = torch.zeros(
