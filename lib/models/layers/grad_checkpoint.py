@@ -2,10 +2,10 @@
 
 `enable_grad_checkpointing(model)` makes every transformer block of `model` run its forward under
 torch.utils.checkpoint (non-reentrant): the backward pass recomputes the block instead of keeping its
-activations, roughly 30-50% more compute for a fraction of the activation memory (LoRAT-L/224 at
-batch 16 on an H100: peak 8.8 -> 3.9 GiB, 137 -> 213 ms per step), what lets the large LoRAT L/g runs
-fit on smaller GPUs. Results and gradients are those of the plain forward: the RNG
-state (dropout, drop path) is replayed in the recomputation, and autocast applies there as well.
+activations: about one more forward per block for a fraction of the activation memory, what lets the
+large LoRAT L/g runs fit on smaller GPUs (docs/benchmarks.md has the figures). Results and gradients
+are those of the plain forward: the RNG state (dropout, drop path) is replayed in the recomputation,
+and autocast applies there as well.
 
 The blocks are changed per instance, not by wrapping them in another module: each block gets a
 bound `forward` (and `forward_ce`, the OSTrack candidate-elimination entry) that calls its class's
