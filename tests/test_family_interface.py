@@ -258,3 +258,19 @@ def test_export_inputs_name_the_forward_arguments_and_outputs(script, config):
     for name in spec.outputs:
         assert isinstance(positional[name], torch.Tensor) and positional[name].shape[0] == 2
         torch.testing.assert_close(positional[name], by_name[name])
+
+
+def test_model_code_imports_no_training_or_evaluation_code():
+    """lib/models builds networks and reads weights; paths come from lib/utils/local_settings.py, not from
+    the training or test packages (the families' declarations name those lazily, as strings)."""
+    found, paths = [], sorted(REPO.glob('lib/models/**/*.py'))
+    assert len(paths) > 10
+    for path in paths:
+        for node in ast.walk(ast.parse(path.read_text())):
+            modules = [a.name for a in node.names] if isinstance(node, ast.Import) else []
+            if isinstance(node, ast.ImportFrom) and node.module:
+                modules = [node.module]
+            found += [
+                (str(path.relative_to(REPO)), m) for m in modules if m.startswith(('lib.train', 'lib.test'))
+            ]
+    assert found == []

@@ -56,3 +56,28 @@ def require_path(settings, attr, layout, local_file, must_be='dir'):
         f"dataset path '{attr}' {state}. Set {attr} in {local_file} to a folder "
         f"with the layout:\n    {layout}"
     )
+
+
+def resolve_pretrained_path(name: str, cfg_key: str = 'MODEL.PRETRAIN_FILE') -> str:
+    """Where a pretrained weights file named in a config (MODEL.PRETRAIN_FILE) is: an absolute path, a
+    path relative to the working directory, or a file name in the `pretrained_networks` folder of
+    lib/train/admin/local.py (default <repo>/pretrained_models). FileNotFoundError lists the places."""
+
+    candidates = [name] if os.path.isabs(name) else [os.path.abspath(name)]
+    if not os.path.isabs(name):
+        folder = os.path.join(REPO_ROOT, 'pretrained_models')
+        try:
+            from lib.train.admin.environment import env_settings
+
+            folder = getattr(env_settings(), 'pretrained_networks', '') or folder
+        except LocalSettingsMissing:
+            pass
+        candidates.append(os.path.join(folder, name))
+    for path in candidates:
+        if os.path.isfile(path):
+            return path
+    raise FileNotFoundError(
+        f"pretrained weights '{name}' (config key {cfg_key}) not found; looked at: {', '.join(candidates)}. "
+        f"Put the file there (pretrained_networks in lib/train/admin/local.py), or set {cfg_key} to '' "
+        f"to train from random initialisation"
+    )

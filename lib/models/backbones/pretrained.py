@@ -17,7 +17,6 @@ fitting runs at load time on the filtered tensors, a file holding `vit_checkpoin
 """
 
 import logging
-import os
 
 import torch
 import torch.nn.functional as F
@@ -158,29 +157,3 @@ def load_pretrained_vit(backbone, path, cfg_key='MODEL.PRETRAIN_FILE', tensors=N
         )
     )
     return sorted(loadable), sorted(ignored)
-
-
-def resolve_pretrained_path(name, cfg_key='MODEL.PRETRAIN_FILE'):
-    """An absolute path, a path relative to the working directory, or a file name in the
-    `pretrained_networks` folder of lib/train/admin/local.py (default <repo>/pretrained_models)."""
-
-    candidates = [name] if os.path.isabs(name) else [os.path.abspath(name)]
-    if not os.path.isabs(name):
-        from lib.utils.local_settings import REPO_ROOT, LocalSettingsMissing
-
-        folder = os.path.join(REPO_ROOT, 'pretrained_models')
-        try:
-            from lib.train.admin.environment import env_settings
-
-            folder = getattr(env_settings(), 'pretrained_networks', '') or folder
-        except LocalSettingsMissing:
-            pass
-        candidates.append(os.path.join(folder, name))
-    for path in candidates:
-        if os.path.isfile(path):
-            return path
-    raise FileNotFoundError(
-        f"pretrained weights '{name}' (config key {cfg_key}) not found; looked at: {', '.join(candidates)}. "
-        f"Put the file there (pretrained_networks in lib/train/admin/local.py), or set {cfg_key} to '' "
-        f"to train from random initialisation"
-    )

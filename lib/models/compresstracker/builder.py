@@ -36,8 +36,7 @@ def resolve_teacher_checkpoint(name):
     """MODEL.PRETRAIN_FILE as given (absolute, or relative to the working directory), relative to the
     repository root, or its file name in the pretrained_networks folder of lib/train/admin/local.py
     (so the official "./pretrained_models/OSTrack_ep0300.pth.tar" works from anywhere)."""
-    from lib.models.backbones.pretrained import resolve_pretrained_path
-    from lib.utils.local_settings import REPO_ROOT
+    from lib.utils.local_settings import REPO_ROOT, resolve_pretrained_path
 
     for candidate in (name, os.path.join(REPO_ROOT, name), os.path.basename(name)):
         try:

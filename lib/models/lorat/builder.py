@@ -10,7 +10,6 @@ keys `blocks.N.attn.qkv.weight` ... as in the official merged model and the pytr
 
 import contextlib
 import copy
-import os
 
 import torch
 
@@ -145,12 +144,3 @@ def merge_lora_weights_(model):
 def merged_model(model):
     """A merged inference copy of a (LoRA) training model, in eval mode; `model` is unchanged."""
     return merge_lora_weights_(copy.deepcopy(model)).eval()
-
-
-def resolve_pretrained_path(name):
-    """MODEL.PRETRAIN_FILE: absolute, or relative to `pretrained_networks` of lib/train/admin/local.py."""
-    if os.path.isabs(name) or os.path.exists(name):
-        return name
-    from lib.train.admin.environment import env_settings
-
-    return os.path.join(env_settings().pretrained_networks, name)

@@ -24,8 +24,9 @@ from lib.models.backbones.dinov2 import (
     read_weights,
 )
 from lib.models.layers.lora import LORA_META_KEYS, merge_lora_state_dict
-from lib.models.lorat.builder import has_lora, resolve_pretrained_path, trainable_state_dict
+from lib.models.lorat.builder import has_lora, trainable_state_dict
 from lib.utils.io import atomic_save_safetensors
+from lib.utils.local_settings import resolve_pretrained_path
 
 LORAT_ONLY_KEYS = ('token_type_embed',)
 LORAT_LAYOUTS = ('lorat-trainable', 'lorat-unmerged', 'lorat-merged')

@@ -5,12 +5,13 @@ import os
 import torch
 import torch.nn as nn
 
-from lib.models.backbones.pretrained import load_pretrained_vit, resolve_pretrained_path
+from lib.models.backbones.pretrained import load_pretrained_vit
 from lib.models.backbones.vit_ce import VisionTransformerCE, parse_backbone_type
 from lib.models.layers.head import CenterPredictor
 from lib.models.ostrack.weights import WHOLE_OSTRACK_LAYOUTS, lineage_layout
 from lib.utils.ce import ce_layers
 from lib.utils.checkpoint import load_tensors
+from lib.utils.local_settings import resolve_pretrained_path
 
 
 class OSTrack(nn.Module):
