@@ -135,13 +135,13 @@ class LoRATTracker(SlotTracker):
         network = self.network
         cached = {'template_tokens': template} if self.cache_template else {}
         z, z_mask = (None, None) if self.cache_template else (template, template_mask)
-        if self.precision == 'fp32' or not hasattr(network, 'forward_features'):
-            with self.autocast():
-                out = network(z, search, z_mask, **cached)
-        else:  # the backbone under autocast, the head in fp32 (its outputs are the box and the score)
-            with self.autocast():
-                tokens = network.forward_features(z, search, z_mask, **cached)
-            out = network.head(tokens.float())
+        out = self.run_network(
+            lambda: network(z, search, z_mask, **cached),
+            (lambda: network.forward_features(z, search, z_mask, **cached))
+            if hasattr(network, 'forward_features')
+            else None,
+            lambda tokens: network.head(tokens.float()),
+        )
         box, confidence, _ = select_boxes(out['score_map'], out['boxes'], self.window, self.window_penalty)
         return {'box': box, 'confidence': confidence, 'score_map': out['score_map']}
 

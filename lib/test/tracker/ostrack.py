@@ -148,16 +148,22 @@ class OSTrackTracker(SlotTracker):
         network = self.network
         cached = {'template_tokens': template} if self.cache_template else {}
         template_image = None if self.cache_template else template
-        if self.precision == 'fp32' or not hasattr(network, 'forward_head'):
-            with self.autocast():
-                return network(
-                    template=template_image, search=search, ce_template_mask=ce_template_mask, **cached
-                )
-        with self.autocast():
-            feat, aux = network.backbone(template_image, search, ce_template_mask=ce_template_mask, **cached)
-        out = network.forward_head(feat.float())
-        out.update(aux_dict=aux, removed_indexes_s=aux['removed_indexes_s'])
-        return out
+
+        mask = ce_template_mask
+
+        def whole():
+            return network(template=template_image, search=search, ce_template_mask=mask, **cached)
+
+        def backbone():
+            return network.backbone(template_image, search, ce_template_mask=mask, **cached)
+
+        def head(features):
+            feat, aux = features
+            out = network.forward_head(feat.float())
+            out.update(aux_dict=aux, removed_indexes_s=aux['removed_indexes_s'])
+            return out
+
+        return self.run_network(whole, backbone if hasattr(network, 'forward_head') else None, head)
 
     def set_position(self, slot, box_xywh):
         slot.state = [float(v) for v in box_xywh]
