@@ -8,10 +8,17 @@ imported only when a family is asked for, so importing lib.models is cheap.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from lib.families import get_family
 
+if TYPE_CHECKING:
+    import torch
 
-def build_model_from_cfg(script: str, cfg, training: bool = True):
+    from lib.config import CfgNode
+
+
+def build_model_from_cfg(script: str, cfg: CfgNode, training: bool = True) -> torch.nn.Module:
     """The model of a merged config; with training, pretrained init per the config (MODEL.PRETRAIN_FILE)."""
     family = get_family(script)
     if not family.has_network:
@@ -21,7 +28,9 @@ def build_model_from_cfg(script: str, cfg, training: bool = True):
     return model
 
 
-def load_state_checked(model, state: dict, source: str, strict: bool = True):
+def load_state_checked(
+    model: torch.nn.Module, state: dict, source: str, strict: bool = True
+) -> torch.nn.Module:
     """Loads tensors into `model`; a strict mismatch (and any shape mismatch) raises ValueError naming
     `source` and the first missing / unexpected / mis-shaped keys. Returns `model`."""
     own = model.state_dict()
@@ -43,7 +52,9 @@ def load_state_checked(model, state: dict, source: str, strict: bool = True):
     return model
 
 
-def load_weights(model, checkpoint: str, strict: bool = True, family: str | None = None):
+def load_weights(
+    model: torch.nn.Module, checkpoint: str, strict: bool = True, family: str | None = None
+) -> torch.nn.Module:
     """Loads a checkpoint file (tensor-only; 'net'/'model'/'state_dict' unwrapped; converted .safetensors
     files too) into `model`. A strict mismatch raises ValueError naming the file and the first missing /
     unexpected / mis-shaped keys; so does a converted file's sidecar that names another family than
@@ -55,7 +66,9 @@ def load_weights(model, checkpoint: str, strict: bool = True, family: str | None
     return load_state_checked(model, load_tensors(checkpoint), checkpoint, strict)
 
 
-def build_model(script: str, config_name: str, checkpoint: str | None = None, training: bool = False):
+def build_model(
+    script: str, config_name: str, checkpoint: str | None = None, training: bool = False
+) -> torch.nn.Module:
     """Builds experiments/<script>/<config_name>.yaml's model, loads `checkpoint` strictly if given, and
     puts it in eval mode unless training. The merged config is at model.cfg. The family's
     load_checkpoint reads every layout it knows (LoRAT: trainable-only, unmerged, merged)."""

@@ -7,9 +7,12 @@ Contract (what lib/test/evaluation/tracker.py calls):
 `image` is an RGB uint8 HxWx3 numpy array; boxes are in pixels of that image.
 """
 
+from __future__ import annotations
+
 import functools
 import math
 
+import numpy as np
 import torch
 
 from lib.utils.box_ops import clip_box_xywh
@@ -88,14 +91,14 @@ class BaseTracker:
     DebugSink (created on first use) that subclasses send images and heatmaps to.
     """
 
-    def __init__(self, name, device=None, debug=0):
+    def __init__(self, name: str, device: str | torch.device | None = None, debug: int = 0) -> None:
         self.name = name
         self.device = resolve_device(device)
         self.debug = int(debug or 0)
         self.sequence_name = None
         self._debug_sink = None
 
-    def start_sequence(self, name):
+    def start_sequence(self, name: str) -> None:
         """Called by the runner before each sequence (names the debug output folder)."""
         self.sequence_name = name
         if self._debug_sink is not None:
@@ -112,10 +115,10 @@ class BaseTracker:
             self._debug_sink = DebugSink(self.name, sequence=self.sequence_name)
         return self._debug_sink
 
-    def initialize(self, image, info):
+    def initialize(self, image: np.ndarray, info: dict) -> None:
         """Starts tracking `info['init_bbox']` ([x, y, w, h]) in the first frame `image`."""
         raise NotImplementedError
 
-    def track(self, image, info=None):
+    def track(self, image: np.ndarray, info: dict | None = None) -> dict:
         """Returns {'target_bbox': [x, y, w, h]} for the next frame `image`."""
         raise NotImplementedError
