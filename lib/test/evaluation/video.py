@@ -33,7 +33,7 @@ def display_available():
 
 
 @contextlib.contextmanager
-def _atomic_output_path(path):
+def atomic_output_path(path):
     """Yields a temporary path beside `path` (same extension, so writers pick the same container) and
     renames it to `path` only if the block succeeds."""
     folder = os.path.dirname(os.path.abspath(path))
@@ -110,7 +110,7 @@ def track_video(tracker_impl, video_path, init_box, output_path=None, show=False
         with contextlib.ExitStack() as stack:
             writer = None
             if output_path is not None:
-                tmp = stack.enter_context(_atomic_output_path(output_path))
+                tmp = stack.enter_context(atomic_output_path(output_path))
             while True:
                 ok, bgr = capture.read()
                 if not ok:
@@ -125,7 +125,7 @@ def track_video(tracker_impl, video_path, init_box, output_path=None, show=False
                 annotated = cv2.cvtColor(draw_boxes(rgb, [box], thickness=3), cv2.COLOR_RGB2BGR)
                 if output_path is not None:
                     if writer is None:
-                        writer = _open_writer(tmp, fourcc, fps, annotated.shape)
+                        writer = open_video_writer(tmp, fourcc, fps, annotated.shape)
                         stack.callback(writer.release)
                     writer.write(annotated)
                 if show:
@@ -141,7 +141,7 @@ def track_video(tracker_impl, video_path, init_box, output_path=None, show=False
     return np.asarray(boxes, dtype=np.float64).reshape(-1, 4)
 
 
-def _open_writer(path, fourcc, fps, shape):
+def open_video_writer(path, fourcc, fps, shape):
     writer = cv2.VideoWriter(path, cv2.VideoWriter_fourcc(*fourcc), fps, (shape[1], shape[0]))
     if not writer.isOpened():
         raise VideoError(f'cannot write video {path} with codec {fourcc}')

@@ -37,14 +37,17 @@ def default_save_dir():
         return os.path.join(REPO_ROOT, 'output')
 
 
-def draw_boxes(rgb, boxes, thickness=2):
-    """Copy of `rgb` with x,y,w,h boxes drawn (None entries are skipped)."""
+def draw_boxes(rgb, boxes, thickness=2, colors=None):
+    """Copy of `rgb` with x,y,w,h boxes drawn (None entries are skipped). colors: one RGB colour per
+    box (default: BOX_COLORS in turn)."""
     image = np.ascontiguousarray(rgb, dtype=np.uint8).copy()
+    palette = BOX_COLORS if colors is None else colors
     for i, box in enumerate(boxes):
         if box is None:
             continue
         x, y, w, h = (int(round(float(v))) for v in box)
-        cv2.rectangle(image, (x, y), (x + w, y + h), BOX_COLORS[i % len(BOX_COLORS)], thickness)
+        color = tuple(int(c) for c in palette[i % len(palette)])
+        cv2.rectangle(image, (x, y), (x + w, y + h), color, thickness)
     return image
 
 
