@@ -76,6 +76,7 @@ def decode_image(data, name='<bytes>', backend=None):
     if backend in ('auto', 'jpeg4py') and _is_jpeg(data):
         decoder = _jpeg4py_decoder()
         if decoder is not None:
+            jpeg = None
             try:
                 jpeg = decoder.JPEG(buf)
                 jpeg.parse_header()
@@ -84,6 +85,11 @@ def decode_image(data, name='<bytes>', backend=None):
                 image = jpeg.decode(dst=np.empty((jpeg.height, jpeg.width, 3), dtype=np.uint8))
             except Exception:
                 image = None
+                # jpeg4py pools its libturbojpeg handles, and one that failed stays in an error state:
+                # the next file's header reads as 0x0 and its decode writes out of bounds. Destroy it.
+                if jpeg is not None and jpeg.decompressor is not None:
+                    jpeg.decompressor.release()
+                    jpeg.decompressor = None
     if image is None and backend in ('auto', 'opencv', 'jpeg4py'):
         bgr = cv2.imdecode(buf, cv2.IMREAD_COLOR)
         if bgr is not None:
