@@ -1,10 +1,12 @@
 """Builds a dataset's LMDB form (the key layout the lineage's --use_lmdb readers expect) from its folders.
 
-    python tracking/create_lmdb.py --dataset lasot|got10k|trackingnet|coco|vid --src DIR --dst DIR
+    python tracking/create_lmdb.py --dataset lasot|got10k|trackingnet|coco|vid|custom --src DIR --dst DIR
 
 --src is the dataset root: LaSOT root; GOT-10k root holding train/ (and val/); TrackingNet root holding
 TRAIN_<k>/; COCO root holding annotations/ and images/; ImageNet VID root holding Data/ (and
-Annotations/ unless cache.json exists). Point *_lmdb_dir in lib/train/admin/local.py at --dst.
+Annotations/ unless cache.json exists); a custom dataset's root holding list.txt. Point *_lmdb_dir in
+lib/train/admin/local.py at --dst; for a custom dataset, register --dst in custom_datasets (both
+local.py files): a folder holding data.mdb is read as an LMDB.
 """
 
 import argparse

@@ -54,7 +54,8 @@ def build_parser():
         action='append',
         default=[],
         metavar='ATTR=PATH',
-        help='override a path of lib/train/admin/local.py for this run (repeatable)',
+        help='override a path of lib/train/admin/local.py for this run (repeatable); ATTR.KEY=PATH sets '
+        'one entry of a dict attribute, e.g. custom_datasets.drones=/data/drones',
     )
     p.add_argument('--no_progress', action='store_true')
     p.add_argument('--rank', type=int, default=0, help='node rank (multi_node)')

@@ -58,7 +58,8 @@ def build_parser():
         action='append',
         default=[],
         metavar='ATTR=PATH',
-        help='override a path of lib/train/admin/local.py for this run (repeatable)',
+        help='override a path of lib/train/admin/local.py for this run (repeatable); ATTR.KEY=PATH sets '
+        'one entry of a dict attribute, e.g. custom_datasets.drones=/data/drones',
     )
     p.add_argument('--no_progress', action='store_true', help='no tqdm progress bar')
     p.add_argument('--local_rank', '--local-rank', type=int, default=None, help=argparse.SUPPRESS)
@@ -90,13 +91,10 @@ def seed_everything(seed):
 
 def make_settings(args, rank, world_size, device):
     from lib.train.admin.environment import env_settings
+    from lib.utils.local_settings import apply_set_path
 
     settings = env_settings()
-    for item in args.set_path:
-        attr, sep, value = item.partition('=')
-        if not sep or not attr:
-            raise ValueError(f"--set_path expects ATTR=PATH, got '{item}'")
-        setattr(settings, attr.strip(), value)
+    apply_set_path(settings, args.set_path)
     settings.project_path = f'train/{args.script}/{args.config}'
     settings.save_dir = os.path.abspath(args.save_dir or settings.workspace_dir)
     settings.use_lmdb, settings.use_wandb = bool(args.use_lmdb), bool(args.use_wandb)

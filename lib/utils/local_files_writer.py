@@ -8,6 +8,16 @@ from lib.test.evaluation import environment as test_env
 from lib.train.admin import environment as train_env
 from lib.utils.io import atomic_write_text
 
+
+def _custom_lines(indent, target, usage):
+    """The custom_datasets attribute, empty, with the comment that says how to fill it."""
+    return [
+        f"{indent}# Your own datasets (docs/custom_dataset.md): {{'name': '/path/to/folder_or_lmdb'}},",
+        f'{indent}# used as {usage}',
+        f'{indent}{target}.custom_datasets = {{}}',
+    ]
+
+
 HEADER = (
     '# Written by tracking/create_default_local_file.py. Edit the paths for this machine;\n'
     '# this file is git-ignored. Datasets you do not use need no path.\n'
@@ -17,6 +27,8 @@ HEADER = (
 def _render_train(paths):
     lines = [HEADER, '', 'class EnvironmentSettings:', '    def __init__(self):']
     lines += [f'        self.{attr} = {paths[attr]!r}' for attr in train_env.TRAIN_PATH_ATTRS]
+    usage = 'DATA.TRAIN.DATASETS_NAME: [CUSTOM:name] or [CUSTOM:name:train]'
+    lines += _custom_lines('        ', 'self', usage)
     return '\n'.join(lines) + '\n'
 
 
@@ -30,6 +42,8 @@ def _render_test(paths):
         '    settings = EnvSettings()',
     ]
     lines += [f'    settings.{attr} = {paths[attr]!r}' for attr in test_env.TEST_PATH_ATTRS]
+    usage = 'tracking/test.py ... --dataset custom:name or custom:name:test'
+    lines += _custom_lines('    ', 'settings', usage)
     lines += ['    return settings']
     return '\n'.join(lines) + '\n'
 

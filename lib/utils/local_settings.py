@@ -44,6 +44,21 @@ def apply_defaults(settings, defaults):
     return settings
 
 
+def apply_set_path(settings, items: list[str] | tuple = ()):
+    """Applies --set_path items to `settings`: 'ATTR=PATH' sets an attribute, 'ATTR.KEY=PATH' one entry
+    of a dict attribute (custom_datasets.drones=/data/drones). ValueError names a malformed item."""
+    for item in items:
+        attr, sep, value = item.partition('=')
+        if not sep or not attr.strip():
+            raise ValueError(f"--set_path expects ATTR=PATH or ATTR.KEY=PATH, got '{item}'")
+        attr, dot, key = attr.strip().partition('.')
+        if dot:
+            setattr(settings, attr, {**(getattr(settings, attr, None) or {}), key: value})
+        else:
+            setattr(settings, attr, value)
+    return settings
+
+
 def require_path(settings, attr, layout, local_file, must_be='dir'):
     """Returns settings.<attr> if it exists on disk, else raises DatasetPathError naming the
     attribute, the path, the file to edit and the expected layout."""

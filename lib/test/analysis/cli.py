@@ -102,7 +102,8 @@ def analyze(
         settings = env_settings()
         results_path = results_path or settings.results_path
         result_plot_path = result_plot_path or settings.result_plot_path
-    report_name = report_name or dataset_name
+    # a folder name: custom:drones:test -> custom_drones_test (':' is not allowed in Windows paths)
+    report_name = report_name or dataset_name.replace(':', '_')
     report_dir = os.path.join(result_plot_path, report_name)
     eval_data = extract_results(
         specs,

@@ -112,7 +112,8 @@ def load_dataset(name, sequence=None):
             raise
         raise UsageError('lib/test/evaluation/datasets.py is not present in this checkout') from None
     available = getattr(datasets, 'available_datasets', None)
-    if available is not None and name not in available():
+    is_name = getattr(datasets, 'is_dataset_name', None) or (lambda n: n in available())
+    if available is not None and not is_name(name):
         raise UsageError(f"unknown dataset '{name}' (available: {', '.join(available())})")
     dataset = datasets.get_dataset(name)
     if sequence is None:

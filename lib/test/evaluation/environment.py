@@ -44,11 +44,13 @@ TEST_PATH_ATTRS = (
 
 
 class EnvSettings:
-    """All evaluation paths, empty until local.py sets them."""
+    """All evaluation paths, empty until local.py sets them; custom_datasets ({name: folder} of the
+    custom:<name> datasets) an empty dict."""
 
     def __init__(self):
         for attr in TEST_PATH_ATTRS:
             setattr(self, attr, '')
+        self.custom_datasets = {}
 
 
 def default_test_paths(workspace_dir, data_dir, save_dir):
@@ -91,7 +93,7 @@ def env_settings():
     typo = getattr(settings, 'lasot_extension_subset_path_path', '')
     if typo and not getattr(settings, 'lasot_extension_subset_path', ''):
         settings.lasot_extension_subset_path = typo
-    return apply_defaults(settings, defaults)
+    return apply_defaults(settings, {**defaults, 'custom_datasets': {}})
 
 
 def require_test_path(settings, attr, layout):

@@ -48,10 +48,12 @@ def default_train_paths(workspace_dir, data_dir):
 
 
 def env_settings():
-    """The training paths of this machine; attributes an old local.py lacks get repo defaults."""
+    """The training paths of this machine; attributes an old local.py lacks get repo defaults (and
+    custom_datasets, the {name: folder} of CUSTOM:<name> datasets, an empty dict)."""
     module = import_local_module(LOCAL_MODULE)
     settings = module.EnvironmentSettings()
-    return apply_defaults(settings, default_train_paths(REPO_ROOT, os.path.join(REPO_ROOT, 'data')))
+    defaults = default_train_paths(REPO_ROOT, os.path.join(REPO_ROOT, 'data'))
+    return apply_defaults(settings, {**defaults, 'custom_datasets': {}})
 
 
 def require_train_path(settings, attr, layout):

@@ -22,6 +22,9 @@ class SamplerError(RuntimeError):
     pass
 
 
+MIN_SEQUENCE_LENGTH = 20  # shorter video sequences are never drawn (the lineage's rule)
+
+
 def sample_visible_ids(visible, rng, num_ids=1, min_id=None, max_id=None):
     """num_ids frame ids (with replacement) from [min_id, max_id) where visible; None if there is none."""
     if num_ids == 0:
@@ -50,7 +53,7 @@ class TrackingSampler(torch.utils.data.Dataset):
         processing=None,
         frame_sample_mode='causal',
         seed=0,
-        min_sequence_length=20,
+        min_sequence_length=MIN_SEQUENCE_LENGTH,
         max_errors=10,
         max_invalid=1000,
         max_sequence_draws=10000,

@@ -8,6 +8,10 @@ Dataset classes are imported on use, so importing this package stays cheap (no t
 
 TrackingNet chunks are chosen in the name: 'TRACKINGNET' uses all 12 (as OSTrack), 'TRACKINGNET:0-3'
 the first four (as pytracking/DiMP), 'TRACKINGNET:0,2,5' a list.
+
+Custom datasets (docs/custom_dataset.md) are 'CUSTOM:<name>' or 'CUSTOM:<name>:<split>', <name> a key
+of custom_datasets in lib/train/admin/local.py (a folder, or an LMDB built from one; --use_lmdb does
+not apply to them).
 """
 
 import os
@@ -74,16 +78,34 @@ def parse_trackingnet_chunks(name):
     return sorted(set(chunks))
 
 
+def _unknown_name_message(name):
+    return (
+        f"unknown training dataset '{name}'; valid names: {', '.join(DATASET_NAMES)}, "
+        f'or CUSTOM:<name> for a dataset registered in custom_datasets of lib/train/admin/local.py'
+    )
+
+
+def _build_custom(name, settings):
+    from lib.train.admin.environment import LOCAL_FILE
+    from lib.train.dataset.custom import CustomDataset
+    from lib.train.dataset.custom_layout import TRAIN_PREFIX, resolve
+
+    root, key, split = resolve(settings, name, TRAIN_PREFIX, LOCAL_FILE)
+    return CustomDataset(root, split=split, name=f'custom_{key}')
+
+
 def build_train_dataset(name, settings, use_lmdb=False):
-    """The training dataset called `name` (see DATASET_NAMES), rooted at the paths in `settings`
-    (lib.train.admin.environment.env_settings()). SYNTHETIC always reads folders."""
+    """The training dataset called `name` (see DATASET_NAMES, or CUSTOM:<name>[:<split>]), rooted at the
+    paths in `settings` (lib.train.admin.environment.env_settings()). SYNTHETIC always reads folders."""
+    if name.startswith('CUSTOM:'):
+        return _build_custom(name, settings)
     if name.startswith('TRACKINGNET:'):
         chunks = parse_trackingnet_chunks(name)
         from lib.train.dataset.tracking_net import TrackingNet
 
         return TrackingNet(_root('TRACKINGNET', settings, use_lmdb), set_ids=chunks, use_lmdb=use_lmdb)
     if name not in _PATHS:
-        raise ValueError(f"unknown training dataset '{name}'; valid names: {', '.join(DATASET_NAMES)}")
+        raise ValueError(_unknown_name_message(name))
     if name == 'SYNTHETIC':
         return _build_synthetic(settings)
     root = _root(name, settings, use_lmdb)

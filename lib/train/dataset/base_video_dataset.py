@@ -2,7 +2,9 @@
 
 Subclasses set self.sequence_list and implement _load_sequence_info(seq_id) -> {'bbox', 'valid',
 'visible'} (numpy or torch), _frame_location(seq_id, frame_id) -> (storage, key) of the frame's image
-file, and get_meta(seq_id).
+file, and get_meta(seq_id). tracking/check_dataset.py also asks sequence_name(seq_id) and, where a
+reader can count the frame files on storage, count_frames(seq_id); `excluded` lists the sequences the
+reader skipped because the dataset's exclude.txt names them.
 Parsed per-sequence annotations are kept in a small per-process LRU cache, since the sampler asks for
 the same sequence's annotations for every sample it draws from it.
 """
@@ -38,6 +40,7 @@ class BaseVideoDataset(torch.utils.data.Dataset):
         self.storage = storage
         self.sequence_list = []
         self.class_list = []
+        self.excluded = []  # sequences named in the dataset's exclude.txt, not read
         self._info_cache = OrderedDict()
 
     # --- sizes and flags
@@ -117,6 +120,18 @@ class BaseVideoDataset(torch.utils.data.Dataset):
 
     def _frame_location(self, seq_id, frame_id):
         raise NotImplementedError
+
+    def sequence_name(self, seq_id):
+        """The name the dataset's lists and exclude.txt use for sequence `seq_id`."""
+        return str(self.sequence_list[seq_id])
+
+    def frame_location(self, seq_id, frame_id):
+        """(storage, key) of a frame's image file."""
+        return self._frame_location(seq_id, frame_id)
+
+    def count_frames(self, seq_id):
+        """The number of frame files stored for the sequence, or None where the reader cannot tell."""
+        return None
 
     def _read_frame(self, seq_id, frame_id, encoded=False):
         storage, key = self._frame_location(seq_id, frame_id)

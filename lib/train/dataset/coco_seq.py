@@ -52,11 +52,14 @@ class MSCOCOSeq(BaseVideoDataset):
         valid = (box[:, 2] > MIN_BOX_SIZE) & (box[:, 3] > MIN_BOX_SIZE)
         return to_sequence_info(box, valid, valid)
 
+    def _frame_location(self, seq_id, frame_id):
+        return self.storage, f'{self.image_dir}/{self._file[seq_id]}'
+
     def get_frames(self, seq_id, frame_ids, anno=None, encoded=False):
         """The one image, repeated for every requested frame id (encoded: one shared EncodedImage)."""
         if anno is None:
             anno = self.get_sequence_info(seq_id)
-        key = f'{self.image_dir}/{self._file[seq_id]}'
+        _, key = self._frame_location(seq_id, 0)
         if encoded:
             frames = [self.storage.read_encoded_image(key)] * len(frame_ids)
         else:

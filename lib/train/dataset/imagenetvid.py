@@ -106,6 +106,11 @@ class ImagenetVID(BaseVideoDataset):
             f"ILSVRC2015_train_{seq['vid_id']:08d}/{frame_id + seq['start_frame']:06d}.JPEG"
         )
 
+    def sequence_name(self, seq_id):
+        """The video folder and the tracklet's index (tracklets carry no id of their own)."""
+        seq = self.sequence_list[seq_id]
+        return f"ILSVRC2015_VID_train_{seq['set_id']:04d}/ILSVRC2015_train_{seq['vid_id']:08d}#{seq_id}"
+
     def get_meta(self, seq_id):
         return object_meta(self.sequence_list[seq_id]['class_name'])
 

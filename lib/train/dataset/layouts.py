@@ -1,6 +1,10 @@
 """The on-disk layouts of LaSOT, GOT-10k and TrackingNet, in one place, shared by the training readers
 (lib/train/dataset/*) and the evaluation readers (lib/test/evaluation/*). numpy only (no torch), so the
 evaluation side can import it cheaply. Keys are relative to a storage (lib/train/dataset/storage.py).
+The custom format (docs/custom_dataset.md) is in custom_layout.py, built on the helpers here.
+
+Every training reader skips the sequences named in `exclude.txt` at its dataset root (EXCLUDE_FILE;
+tracking/check_dataset.py --write-exclusions writes it): see drop_excluded.
 """
 
 import os
@@ -16,6 +20,35 @@ _SEPARATORS = re.compile(r'[,\s;]+')
 
 class AnnotationError(ValueError):
     """An annotation file that cannot be parsed as expected."""
+
+
+class LineCountError(AnnotationError):
+    """A label file (or the frames) and groundtruth.txt disagree on the number of frames."""
+
+
+class NanBoxError(AnnotationError):
+    """A box with NaN values where the layout does not define NaN as "not visible"."""
+
+
+EXCLUDE_FILE = 'exclude.txt'
+
+
+def read_name_list(storage, key: str) -> list[str]:
+    """Names of a list file, one per line; blank lines and '#' comments are ignored."""
+    names = (line.split('#', 1)[0].strip() for line in storage.read_text(key).splitlines())
+    return [n for n in names if n]
+
+
+def drop_excluded(names, storage, name_of=str) -> tuple[list, list]:
+    """(kept, excluded): `names` without those listed in EXCLUDE_FILE at the storage root (none when the
+    file is absent). name_of(item) gives an item's sequence name (TrackingNet items are (chunk, video))."""
+    if not storage.exists(EXCLUDE_FILE):
+        return list(names), []
+    skip = set(read_name_list(storage, EXCLUDE_FILE))
+    kept, excluded = [], []
+    for item in names:
+        (excluded if name_of(item) in skip else kept).append(item)
+    return kept, excluded
 
 
 def parse_numbers(text, source, columns=None, dtype=np.float64):
@@ -52,9 +85,9 @@ def valid_boxes(boxes):
     return (boxes[:, 2] > 0) & (boxes[:, 3] > 0)
 
 
-def _check_length(values, n, storage, key):
+def check_length(values, n, storage, key):
     if len(values) != n:
-        raise AnnotationError(
+        raise LineCountError(
             f'{storage.describe(key)}: {len(values)} values, but groundtruth.txt has {n} rows'
         )
     return values
@@ -89,14 +122,19 @@ class LasotLayout:
         seq_key = cls.sequence_key(seq_name)
         boxes = read_boxes(storage, f'{seq_key}/groundtruth.txt')
         n = len(boxes)
-        occlusion = _check_length(
+        occlusion = check_length(
             read_flags(storage, f'{seq_key}/full_occlusion.txt'), n, storage, f'{seq_key}/full_occlusion.txt'
         )
-        out_of_view = _check_length(
+        out_of_view = check_length(
             read_flags(storage, f'{seq_key}/out_of_view.txt'), n, storage, f'{seq_key}/out_of_view.txt'
         )
         visible = (occlusion == 0) & (out_of_view == 0) & valid_boxes(boxes)
         return boxes, visible
+
+    @classmethod
+    def list_frames(cls, storage, seq_name):
+        """The frame files in img/ (the reader expects one per groundtruth.txt row)."""
+        return numeric_sorted(storage.list_names(f'{cls.sequence_key(seq_name)}/img'), ext='.jpg')
 
     @staticmethod
     def read_split(storage, list_file, bundled_file):
@@ -158,9 +196,9 @@ class Got10kLayout:
         visible = valid_boxes(boxes)
         absence_key, cover_key = f'{seq_name}/absence.label', f'{seq_name}/cover.label'
         if storage.exists(absence_key):
-            visible &= _check_length(read_flags(storage, absence_key), len(boxes), storage, absence_key) == 0
+            visible &= check_length(read_flags(storage, absence_key), len(boxes), storage, absence_key) == 0
         if storage.exists(cover_key):
-            visible &= _check_length(read_flags(storage, cover_key), len(boxes), storage, cover_key) > 0
+            visible &= check_length(read_flags(storage, cover_key), len(boxes), storage, cover_key) > 0
         return boxes, visible
 
     @classmethod

@@ -7,6 +7,9 @@ Keys are the files' paths relative to the dataset root, '/'-separated (fact shee
                  keys anno/<video>.txt, frames/<video>/<i>.jpg
     coco:        annotations/instances_train2017.json, images/train2017/<file>
     vid:         cache.json, Data/VID/train/...
+    custom:      list.txt, splits/<split>.txt, exclude.txt, <seq>/{groundtruth.txt, absence.label,
+                 img/%08d.jpg|png} (docs/custom_dataset.md; hidden folders, e.g. an unfinished
+                 sequence of tracking/create_custom_dataset.py, are left out)
 The whole result is built under a temporary sibling path and renamed into place at the end, so an
 interrupted build never leaves a valid-looking partial LMDB at `dst`.
 """
@@ -15,7 +18,7 @@ import json
 import os
 import shutil
 
-from lib.train.dataset.layouts import TrackingNetLayout
+from lib.train.dataset.layouts import EXCLUDE_FILE, TrackingNetLayout
 
 BATCH_FILES = 2000  # entries per write transaction
 MIN_MAP_SIZE = 64 * 1024**2
@@ -119,6 +122,8 @@ def _trackingnet(src, tmp):
         raise LmdbBuildError(f'{src}: no TRAIN_<k>/anno/*.txt found (TrackingNet layout expected)')
     with open(os.path.join(tmp, TrackingNetLayout.SEQ_LIST_FILE), 'w') as f:
         json.dump(pairs, f)
+    if os.path.isfile(os.path.join(src, EXCLUDE_FILE)):  # the reader reads it beside seq_list.json
+        shutil.copyfile(os.path.join(src, EXCLUDE_FILE), os.path.join(tmp, EXCLUDE_FILE))
     return count
 
 
@@ -148,7 +153,25 @@ def _vid(src, tmp):
     return write_environment(tmp, [(CACHE_KEY, cache)] + _files_under(src, 'Data/VID/train'))
 
 
-BUILDERS = {'lasot': _lasot, 'got10k': _got10k, 'trackingnet': _trackingnet, 'coco': _coco, 'vid': _vid}
+def _custom(src, tmp):
+    from lib.train.dataset.custom_layout import CustomLayout
+
+    _require_dir(src, f'a custom dataset root: {CustomLayout.description}')
+    list_file = os.path.join(src, CustomLayout.LIST_FILE)
+    if not os.path.isfile(list_file):
+        raise LmdbBuildError(f'{list_file} does not exist (custom layout expected: docs/custom_dataset.md)')
+    entries = [(k, p) for k, p in _files_under(src) if not k.startswith('.') and '/.' not in k]
+    return write_environment(tmp, entries)
+
+
+BUILDERS = {
+    'lasot': _lasot,
+    'got10k': _got10k,
+    'trackingnet': _trackingnet,
+    'coco': _coco,
+    'vid': _vid,
+    'custom': _custom,
+}
 
 
 def build_lmdb(dataset, src, dst, overwrite=False):

@@ -4,6 +4,7 @@ Every dataset reader talks to one small interface, so a single class per dataset
 
     storage.read_bytes(key)  storage.read_text(key)  storage.read_image(key)  storage.read_encoded_image(key)
     storage.exists(key)      storage.list_names(key)  storage.child(prefix)  storage.describe(key)
+    storage.read_ends(key, head, tail)   (a file's first and last bytes: tracking/check_dataset.py)
 
 Keys are relative paths with '/' separators ('airplane/airplane-1/img/00000001.jpg'), exactly the keys
 of the LMDBs the lineage's *_lmdb readers expect, so existing LMDBs keep working.
@@ -49,6 +50,19 @@ class FolderStorage:
 
     def read_text(self, key):
         return self.read_bytes(key).decode('utf-8')
+
+    def read_ends(self, key, head, tail):
+        """(first `head` bytes, last `tail` bytes) of a file, reading only those."""
+        try:
+            with open(self.path(key), 'rb') as f:
+                first = f.read(head)
+                size = os.fstat(f.fileno()).st_size
+                if size <= head:
+                    return first, first[-tail:]
+                f.seek(size - tail)
+                return first, f.read(tail)
+        except FileNotFoundError:
+            raise StorageKeyError(f'missing file {self.path(key)}') from None
 
     def read_image(self, key):
         return read_image(self.path(key))
@@ -132,6 +146,10 @@ class LmdbStorage:
 
     def read_text(self, key):
         return self.read_bytes(key).decode('utf-8')
+
+    def read_ends(self, key, head, tail):
+        data = self.read_bytes(key)
+        return data[:head], data[-tail:]
 
     def read_image(self, key):
         return decode_image(self.read_bytes(key), name=self.describe(key))

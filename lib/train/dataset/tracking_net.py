@@ -4,13 +4,14 @@ import json
 import os
 
 from lib.train.dataset.base_video_dataset import BaseVideoDataset, object_meta, to_sequence_info
-from lib.train.dataset.layouts import TrackingNetLayout, read_boxes, valid_boxes
-from lib.train.dataset.storage import StorageKeyError, open_storage
+from lib.train.dataset.layouts import TrackingNetLayout, drop_excluded, read_boxes, valid_boxes
+from lib.train.dataset.storage import FolderStorage, StorageKeyError, open_storage
 
 
 class TrackingNet(BaseVideoDataset):
     """TrackingNet TRAIN chunks `set_ids` (default: all 12, as OSTrack; pytracking used 0-3).
-    No occlusion labels: visible = valid (w, h > 0). Classes from data_specs/trackingnet_classmap.txt."""
+    No occlusion labels: visible = valid (w, h > 0). Classes from data_specs/trackingnet_classmap.txt.
+    Videos named in <root>/exclude.txt are skipped (a plain file in both forms)."""
 
     def __init__(self, root, set_ids=None, use_lmdb=False, name='trackingnet'):
         self.root = root
@@ -24,7 +25,9 @@ class TrackingNet(BaseVideoDataset):
         super().__init__(
             name + ('_lmdb' if use_lmdb else ''), self.set_storage[self.set_ids[0]] if self.set_ids else None
         )
-        self.sequence_list = self._list_sequences()
+        self.sequence_list, self.excluded = drop_excluded(
+            self._list_sequences(), FolderStorage(root), name_of=lambda item: item[1]
+        )
         class_map = TrackingNetLayout.read_class_map()
         self._classes = [class_map.get(video, 'Unknown') for _, video in self.sequence_list]
         self.seq_per_class = self._build_seq_per_class()
@@ -63,6 +66,13 @@ class TrackingNet(BaseVideoDataset):
     def _frame_location(self, seq_id, frame_id):
         set_id, video = self.sequence_list[seq_id]
         return self.set_storage[set_id], TrackingNetLayout.frame_key(video, frame_id)
+
+    def sequence_name(self, seq_id):
+        return self.sequence_list[seq_id][1]
+
+    def count_frames(self, seq_id):
+        set_id, video = self.sequence_list[seq_id]
+        return len(TrackingNetLayout.list_frames(self.set_storage[set_id], video))
 
     def get_meta(self, seq_id):
         return object_meta(self._classes[seq_id])
