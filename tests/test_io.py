@@ -73,3 +73,18 @@ def test_missing_jpeg4py_warns_once_and_falls_back(monkeypatch):
         for _ in range(3):
             assert decode_image(data).shape == (8, 8, 3)
     assert len([w for w in caught if 'jpeg4py' in str(w.message)]) == 1
+
+
+def test_replace_folder_swaps_in_the_complete_folder_and_leaves_nothing_behind(tmp_path):
+    from lib.utils.io import replace_folder
+
+    final, new = tmp_path / 'data', tmp_path / '.partial-data'
+    for folder, text in ((final, 'old'), (new, 'new')):
+        folder.mkdir()
+        (folder / 'f.txt').write_text(text)
+    replace_folder(str(new), str(final))
+    assert (final / 'f.txt').read_text() == 'new' and sorted(p.name for p in tmp_path.iterdir()) == ['data']
+    other = tmp_path / '.partial-other'
+    other.mkdir()
+    replace_folder(str(other), str(tmp_path / 'other'))  # no existing folder: a plain move
+    assert sorted(p.name for p in tmp_path.iterdir()) == ['data', 'other']

@@ -169,11 +169,7 @@ def _read_input(family, cfg, input_path: str, pretrained: bool) -> tuple[str, st
     from lib.models import build_model_from_cfg
 
     script = family.name
-    # the loaders read the file themselves; the tensors read here tell the layout and show that the file
-    # is readable, and are not kept (two copies of a large checkpoint would be)
-    tensors = _read_tensors(input_path)
     if pretrained:
-        del tensors
         if family.pretrained_weights is None:
             raise ConversionError(
                 f"{input_path}: the {script} family has no backbone initialisation file to convert "
@@ -181,6 +177,9 @@ def _read_input(family, cfg, input_path: str, pretrained: bool) -> tuple[str, st
             )
         state, layout = family.pretrained_weights(cfg, input_path)
         return layout, CONTENT_PRETRAINED, {k: v.detach().cpu() for k, v in state.items()}
+    # the loaders read the file themselves; the tensors read here tell the layout and show that the file
+    # is readable, and are not kept (two copies of a large checkpoint would be)
+    tensors = _read_tensors(input_path)
     layout = _source_layout(family, tensors, input_path)
     del tensors
     model = build_model_from_cfg(script, cfg, training=False)
@@ -254,12 +253,14 @@ def convert_checkpoint(
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from lib.families import network_family_names
+
     parser = argparse.ArgumentParser(
         prog='tracking/convert_checkpoint.py',
         description='Convert a checkpoint in any layout the family reads to safetensors in our keys, '
         'with a JSON sidecar.',
     )
-    parser.add_argument('script', help='tracker family (ostrack, droptrack, compresstracker, lorat, ...)')
+    parser.add_argument('script', help=f"tracker family ({', '.join(network_family_names())})")
     parser.add_argument('config', help='config name (experiments/<script>/<config>.yaml) or a yaml path')
     parser.add_argument('input', help='the checkpoint (.pth.tar, .pth, .bin, .safetensors)')
     parser.add_argument(

@@ -48,3 +48,20 @@ def atomic_save_safetensors(tensors, path, metadata=None):
     from safetensors.torch import save
 
     atomic_write_bytes(path, save({k: v.contiguous() for k, v in tensors.items()}, metadata=metadata))
+
+
+def replace_folder(complete: str, final: str) -> None:
+    """Moves the finished folder `complete` to `final`, where a reader sees either the old folder or the
+    complete new one: an existing `final` is renamed aside and removed only once the new one is in
+    place. `complete` must be on the same file system (a sibling)."""
+    import shutil
+
+    if not os.path.exists(final):
+        os.rename(complete, final)
+        return
+    folder, name = os.path.split(os.path.abspath(final))
+    old = os.path.join(folder, f'.old-{os.getpid()}-{name}')
+    shutil.rmtree(old, ignore_errors=True)
+    os.rename(final, old)
+    os.rename(complete, final)
+    shutil.rmtree(old)

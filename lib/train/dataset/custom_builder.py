@@ -24,7 +24,7 @@ import numpy as np
 from lib.train.dataset.custom_layout import CustomLayout, parse_box_lines, valid_sequence_name
 from lib.train.dataset.layouts import AnnotationError, parse_numbers, read_name_list
 from lib.train.dataset.storage import FolderStorage, numeric_sorted
-from lib.utils.io import atomic_write_text
+from lib.utils.io import atomic_write_text, replace_folder
 
 VIDEO_EXTENSIONS = ('.mp4', '.avi', '.mov', '.mkv')
 IMAGE_EXTENSIONS = ('.jpg', '.jpeg', '.png')
@@ -213,15 +213,7 @@ def build_sequence(
         if absence is not None:
             text = ''.join(f'{int(a)}\n' for a in absence)
             _write_text(os.path.join(partial, CustomLayout.ABSENCE), text)
-        final = os.path.join(dst, source.name)
-        if os.path.exists(final):  # --overwrite: the old folder goes only once the new one is complete
-            old = os.path.join(dst, f'.old-{source.name}')
-            shutil.rmtree(old, ignore_errors=True)
-            os.rename(final, old)
-            os.rename(partial, final)
-            shutil.rmtree(old)
-        else:
-            os.rename(partial, final)
+        replace_folder(partial, os.path.join(dst, source.name))  # --overwrite: the old one goes last
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

@@ -19,6 +19,7 @@ import os
 import shutil
 
 from lib.train.dataset.layouts import EXCLUDE_FILE, TrackingNetLayout
+from lib.utils.io import replace_folder
 
 BATCH_FILES = 2000  # entries per write transaction
 MIN_MAP_SIZE = 64 * 1024**2
@@ -187,13 +188,7 @@ def build_lmdb(dataset, src, dst, overwrite=False):
     shutil.rmtree(tmp, ignore_errors=True)
     try:
         count = BUILDERS[dataset](os.path.abspath(src), tmp)
-        if os.path.exists(dst):
-            old = f'{dst}.old-{os.getpid()}'
-            os.rename(dst, old)
-            os.rename(tmp, dst)
-            shutil.rmtree(old)
-        else:
-            os.rename(tmp, dst)
+        replace_folder(tmp, dst)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
